@@ -1,0 +1,45 @@
+"""Shared fixtures: one emulator per test session, and clients pointed at it."""
+
+from __future__ import annotations
+
+import pytest
+
+from lsru_geo._http import RetryPolicy
+from lsru_geo.emulator import Emulator
+
+FAST_RETRY = RetryPolicy(attempts=6, base=0.01, cap=0.05)
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    """The USGS/ESPA emulator on 127.0.0.1 for the whole session (tests may import it; the library may not)."""
+    with Emulator() as server:
+        yield server
+
+
+@pytest.fixture
+def emu(emulator, monkeypatch):
+    """The session emulator, reset (no sessions, orders or faults), with LSRU_* pointing at it."""
+    emulator.reset()
+    for name, value in emulator.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("HOME", str(emulator.options.cache_dir))  # never read a developer's ~/.lsru
+    yield emulator
+    emulator.faults.clear()
+
+
+@pytest.fixture
+def usgs(emu):
+    """A logged-out ``Usgs`` client of the emulator, with quick retries."""
+    from lsru_geo import Usgs
+
+    client = Usgs()
+    client._http.retry = FAST_RETRY
+    return client
+
+
+@pytest.fixture(autouse=True)
+def _doctest_environment(request, doctest_namespace):
+    """Doctests in lsru_geo run against the emulator, like the README examples."""
+    if isinstance(request.node, pytest.DoctestItem):
+        request.getfixturevalue("emu")

@@ -1,0 +1,41 @@
+"""lsru_geo: search the USGS Landsat catalogue, order ESPA processing, download and open the products.
+
+The public names of lsru 0.6.2 are kept (``Usgs``, ``Espa``, ``Order``, ``lsru_geo.utils``) and work against
+today's services: the M2M JSON API with application tokens, Collection 2 datasets, and ESPA API v1.
+"""
+
+from . import utils
+from ._m2m import Usgs
+from ._version import __version__
+from .exceptions import (
+    ApiError,
+    AuthenticationError,
+    ChecksumError,
+    ConfigError,
+    DownloadError,
+    InvalidInputError,
+    LsruError,
+    LsruWarning,
+    NotFoundError,
+    RateLimitError,
+    ServerError,
+    TransportError,
+)
+
+__all__ = [
+    "Usgs",
+    "utils",
+    "__version__",
+    "ApiError",
+    "AuthenticationError",
+    "ChecksumError",
+    "ConfigError",
+    "DownloadError",
+    "InvalidInputError",
+    "LsruError",
+    "LsruWarning",
+    "NotFoundError",
+    "RateLimitError",
+    "ServerError",
+    "TransportError",
+]

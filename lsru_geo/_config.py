@@ -1,0 +1,127 @@
+"""Where the services are and who the user is: the ``~/.lsru`` file and ``LSRU_*`` environment variables.
+
+The INI file has one section::
+
+    [usgs]
+    username = your_ers_username
+    token = your_m2m_application_token
+    password = your_ers_password
+
+``token`` is an M2M application token (generated in ERS; the password ``login`` endpoint was removed in
+February 2025) and ``password`` is used for ESPA, which still takes HTTP basic auth. The environment
+variables ``LSRU_USERNAME``, ``LSRU_TOKEN`` and ``LSRU_PASSWORD`` override the file, and ``LSRU_M2M_URL``
+and ``LSRU_ESPA_URL`` point the clients at other hosts (the emulator, for instance). No network here.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import stat
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from ._secret import Secret
+from .exceptions import ConfigError, InsecureConfigWarning
+
+DEFAULT_CONF = "~/.lsru"
+M2M_URL = "https://m2m.cr.usgs.gov/api/api/json/"
+ESPA_URL = "https://espa.cr.usgs.gov/api/v1/"
+
+_ENV = {"username": "LSRU_USERNAME", "token": "LSRU_TOKEN", "password": "LSRU_PASSWORD"}
+_WHAT = {
+    "username": "your USGS ERS username",
+    "token": "an M2M application token (create one at https://ers.cr.usgs.gov)",
+    "password": "your USGS ERS password (ESPA uses HTTP basic auth)",
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Credentials and service URLs, resolved from arguments, environment and file.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The configuration file that was (or would have been) read.
+    username : str or None
+    token, password : Secret or None
+        Masked in every repr; ``.reveal()`` gives the value.
+    m2m_url : str
+        M2M JSON API root, without the version (``https://m2m.cr.usgs.gov/api/api/json/``).
+    espa_url : str
+        ESPA API root of version 1 (``https://espa.cr.usgs.gov/api/v1/``).
+    """
+
+    path: Path
+    username: str | None
+    token: Secret | None
+    password: Secret | None
+    m2m_url: str
+    espa_url: str
+
+    def require(self, *keys: str) -> None:
+        """Raise :class:`ConfigError` naming every key in ``keys`` that has no value, and how to set it."""
+        missing = [key for key in keys if not getattr(self, key)]
+        if not missing:
+            return
+        where = "" if self.path.exists() else f" (the file {self.path} does not exist)"
+        lines = "\n".join(f"    {key} = <{_WHAT[key]}>" for key in missing)
+        env = ", ".join(_ENV[key] for key in missing)
+        raise ConfigError(
+            f"missing {', '.join(missing)}{where}. Add to {self.path}:\n    [usgs]\n{lines}\n"
+            f"or set the environment variable(s) {env}."
+        )
+
+
+def _url(value: str) -> str:
+    return value if value.endswith("/") else value + "/"
+
+
+def load_config(conf: str | os.PathLike[str] | None = None) -> Config:
+    """Read the configuration file ``conf`` (default ``~/.lsru``), then apply ``LSRU_*`` overrides.
+
+    Parameters
+    ----------
+    conf : str or path-like, optional
+        INI file with a ``[usgs]`` section. A missing file is not an error here; :meth:`Config.require`
+        reports what is missing when a client needs it.
+
+    Returns
+    -------
+    Config
+
+    Raises
+    ------
+    ConfigError
+        If the file exists but cannot be parsed or has no ``[usgs]`` section.
+    """
+    path = Path(os.path.expanduser(os.fspath(conf if conf is not None else DEFAULT_CONF)))
+    values: dict[str, str] = {}
+    if path.exists():
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read(path)
+        except configparser.Error as error:
+            raise ConfigError(f"cannot parse {path}: {type(error).__name__} at line {getattr(error, 'lineno', '?')}") from None
+        if not parser.has_section("usgs"):
+            raise ConfigError(f"{path} has no [usgs] section; sections found: {parser.sections() or 'none'}")
+        values = {key: value.strip() for key, value in parser.items("usgs") if value.strip()}
+        if os.name == "posix" and path.stat().st_mode & (stat.S_IRGRP | stat.S_IROTH):
+            warnings.warn(
+                f"{path} is readable by other users; run `chmod 600 {path}`",
+                InsecureConfigWarning,
+                stacklevel=2,
+            )
+    for key, variable in _ENV.items():
+        if os.environ.get(variable):
+            values[key] = os.environ[variable]
+    return Config(
+        path=path,
+        username=values.get("username"),
+        token=Secret(values["token"]) if "token" in values else None,
+        password=Secret(values["password"]) if "password" in values else None,
+        m2m_url=_url(os.environ.get("LSRU_M2M_URL") or M2M_URL),
+        espa_url=_url(os.environ.get("LSRU_ESPA_URL") or ESPA_URL),
+    )

@@ -1,0 +1,323 @@
+"""A deterministic, stateless Landsat Collection 2 catalogue over the real WRS-2 grid.
+
+Every scene is a pure function of (satellite, path, row, acquisition date): each satellite images each path
+every 16 days on the path's day of the cycle (cycle day 1 fell on 2018-01-07) between its real mission
+dates, and a hash of those four values decides cloud cover, tier, processing level and date, ground station,
+and the small offset of the footprint from its nominal cell. Nothing is stored, so any query can be
+answered again identically, and any id can be turned back into its scene.
+
+Simplifications, chosen and documented: every cell is imaged on every pass (the real archive skips most open
+ocean and some night/polar rows); Landsat 7's 2022 orbit lowering and drift are ignored; MSS scenes exist
+only for Landsat 4 and 5 (WRS-2), since Landsat 1-3 used the WRS-1 grid that is not shipped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+
+from ._wrs2 import grid, split_antimeridian
+
+__all__ = ["DATASETS", "MISSIONS", "Scenes", "generate", "find", "split_antimeridian"]
+
+CYCLE_START = dt.date(2018, 1, 7)  # a day 1 of the 16-day cycle, checked against real acquisitions
+EPOCH = dt.date(1970, 1, 1)
+
+
+@dataclass(frozen=True)
+class Mission:
+    satellite: int
+    sensor_letter: str  # the X in LXSS
+    sensor: str  # M2M "Sensor Identifier"
+    start: dt.date
+    end: dt.date | None  # None: still acquiring
+    cycle_column: int  # 0: the Landsat 7 day of the cycle, 1: the Landsat 8 day
+    stations: tuple[str, ...]
+
+
+MISSIONS = {
+    ("TM", 4): Mission(4, "T", "TM", dt.date(1982, 8, 22), dt.date(1993, 12, 14), 0, ("XXX", "PAC", "EDC")),
+    ("TM", 5): Mission(5, "T", "TM", dt.date(1984, 3, 16), dt.date(2011, 11, 18), 1, ("XXX", "EDC", "KIS", "MLK", "PAC", "GLC")),
+    ("ETM", 7): Mission(7, "E", "ETM", dt.date(1999, 5, 28), dt.date(2024, 1, 19), 0, ("EDC", "SGS", "ASN", "GNC", "AGS")),
+    ("OLI_TIRS", 8): Mission(8, "C", "OLI_TIRS", dt.date(2013, 4, 11), None, 1, ("LGN",)),
+    ("OLI_TIRS", 9): Mission(9, "C", "OLI_TIRS", dt.date(2021, 10, 31), None, 0, ("LGN",)),
+    ("MSS", 4): Mission(4, "M", "MSS", dt.date(1982, 7, 16), dt.date(1992, 10, 14), 0, ("XXX", "PAC")),
+    ("MSS", 5): Mission(5, "M", "MSS", dt.date(1984, 3, 5), dt.date(2013, 1, 6), 1, ("XXX", "EDC")),
+}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    alias: str
+    dataset_id: str
+    name: str
+    level: int
+    missions: tuple[tuple[str, int], ...]
+    doi: str | None = None
+
+    @property
+    def category(self) -> str:
+        return f"Landsat Collection 2 Level-{self.level}"
+
+
+DATASETS = {
+    d.alias: d
+    for d in (
+        Dataset("landsat_ot_c2_l1", "5e81f14f59432a27", "Landsat 8-9 OLI/TIRS C2 L1", 1, (("OLI_TIRS", 8), ("OLI_TIRS", 9))),
+        Dataset("landsat_ot_c2_l2", "5e83d14f2fc39685", "Landsat 8-9 OLI/TIRS C2 L2", 2, (("OLI_TIRS", 8), ("OLI_TIRS", 9)), "10.5066/P9OGBGM6"),
+        Dataset("landsat_etm_c2_l1", "5e83d0d02b146ae0", "Landsat 7 ETM+ C2 L1", 1, (("ETM", 7),)),
+        Dataset("landsat_etm_c2_l2", "5e83d12add5d4aa1", "Landsat 7 ETM+ C2 L2", 2, (("ETM", 7),), "10.5066/P9C7I13B"),
+        Dataset("landsat_tm_c2_l1", "5e83d0a05ee25348", "Landsat 4-5 TM C2 L1", 1, (("TM", 4), ("TM", 5))),
+        Dataset("landsat_tm_c2_l2", "5e83d1193824e4fc", "Landsat 4-5 TM C2 L2", 2, (("TM", 4), ("TM", 5)), "10.5066/P9IAXOVV"),
+        Dataset("landsat_mss_c2_l1", "5e83d0e09a752cff", "Landsat 1-5 MSS C2 L1", 1, (("MSS", 4), ("MSS", 5))),
+    )
+}
+C2_REPROCESSING = (dt.date(2020, 8, 1), dt.date(2021, 6, 30))  # when the pre-2020 archive became Collection 2
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser: a fast, well-spread integer hash, vectorised."""
+    x = x.astype(np.uint64)
+    with np.errstate(over="ignore"):
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def _uniform(seed: np.ndarray, salt: int) -> np.ndarray:
+    """Uniform [0, 1) draws, one per seed, independent across salts."""
+    with np.errstate(over="ignore"):
+        mixed = _mix(seed * np.uint64(0x9E3779B97F4A7C15) + np.uint64(salt))
+    return (mixed >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+@dataclass
+class Scenes:
+    """A column-oriented batch of scenes (numpy arrays of equal length)."""
+
+    dataset: Dataset
+    satellite: np.ndarray
+    sensor_letter: np.ndarray
+    sensor: np.ndarray
+    path: np.ndarray
+    row: np.ndarray
+    acquired: np.ndarray  # days since 1970-01-01
+    processed: np.ndarray
+    cloud_cover: np.ndarray  # -1 for unknown
+    category: np.ndarray
+    level: np.ndarray  # L1TP, L2SP, ...
+    l1_level: np.ndarray
+    station: np.ndarray
+    version: np.ndarray
+    corners: np.ndarray  # (n, 4, 2), UL UR LR LL, longitudes may exceed 180 near the antimeridian
+    cell: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.path)
+
+    def take(self, index: np.ndarray) -> Scenes:
+        fields = {name: getattr(self, name)[index] for name in self.__dataclass_fields__ if name != "dataset"}
+        return Scenes(self.dataset, **fields)
+
+    def footprints(self) -> np.ndarray:
+        """Footprint polygons (split at the antimeridian), one per scene."""
+        rings = np.concatenate([self.corners, self.corners[:, :1]], axis=1)
+        return split_antimeridian(shapely.polygons(rings))
+
+    def display_ids(self, levels: np.ndarray | None = None) -> list[str]:
+        levels = self.level if levels is None else levels
+        return [
+            f"L{x}{s:02d}_{lv}_{p:03d}{r:03d}_{_ymd(a)}_{_ymd(pr)}_02_{c}"
+            for x, s, lv, p, r, a, pr, c in zip(
+                self.sensor_letter, self.satellite.tolist(), levels, self.path.tolist(), self.row.tolist(), self.acquired.tolist(), self.processed.tolist(), self.category
+            )
+        ]
+
+    def entity_ids(self) -> list[str]:
+        return [
+            f"L{x}{s}{p:03d}{r:03d}{_yj(a)}{st}{v:02d}"
+            for x, s, p, r, a, st, v in zip(self.sensor_letter, self.satellite.tolist(), self.path.tolist(), self.row.tolist(), self.acquired.tolist(), self.station, self.version.tolist())
+        ]
+
+
+@functools.lru_cache(maxsize=65536)
+def _ymd(days: int) -> str:
+    return (EPOCH + dt.timedelta(days=int(days))).strftime("%Y%m%d")
+
+
+@functools.lru_cache(maxsize=65536)
+def _yj(days: int) -> str:
+    return (EPOCH + dt.timedelta(days=int(days))).strftime("%Y%j")
+
+
+def generate(
+    dataset: Dataset,
+    cells: np.ndarray,
+    start: dt.date,
+    end: dt.date,
+    today: dt.date,
+    months: Sequence[int] | None = None,
+) -> Scenes:
+    """Every scene of ``dataset`` over grid ``cells`` acquired between ``start`` and ``end`` (inclusive).
+
+    Scenes not yet processed on ``today`` do not exist yet; Level-1 Landsat 8/9 scenes younger than
+    about three weeks are Real-Time (``RT``) and have no Level-2 counterpart.
+    """
+    wrs = grid()
+    cells = np.asarray(cells, dtype=int)
+    start_day, end_day = (start - EPOCH).days, (min(end, today) - EPOCH).days
+    cycle0 = (CYCLE_START - EPOCH).days
+    batches = []
+    for key in dataset.missions:
+        mission = MISSIONS[key]
+        first = max(start_day, (mission.start - EPOCH).days)
+        last = min(end_day, (mission.end - EPOCH).days if mission.end else end_day)
+        if first > last or not len(cells):
+            continue
+        day_in_cycle = wrs.cycle_day[wrs.path[cells], mission.cycle_column] - 1
+        offset = (day_in_cycle - (first - cycle0)) % 16
+        count = np.maximum(0, (last - first - offset) // 16 + 1)
+        if not count.sum():
+            continue
+        cell = np.repeat(cells, count)
+        within = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+        acquired = first + np.repeat(offset, count) + 16 * within
+        batches.append((mission, cell, acquired))
+    if not batches:
+        return _empty(dataset)
+    mission_of = np.concatenate([np.full(len(c), i) for i, (_, c, _) in enumerate(batches)])
+    missions = [b[0] for b in batches]
+    cell = np.concatenate([b[1] for b in batches])
+    acquired = np.concatenate([b[2] for b in batches])
+    satellite = np.array([m.satellite for m in missions])[mission_of]
+    if months:
+        month = (acquired.astype("datetime64[D]").astype("datetime64[M]").astype(int) % 12) + 1
+        keep = np.isin(month, list(months))
+        cell, acquired, satellite, mission_of = cell[keep], acquired[keep], satellite[keep], mission_of[keep]
+
+    seed = (satellite.astype(np.uint64) << np.uint64(56)) ^ (wrs.path[cell].astype(np.uint64) << np.uint64(40))
+    seed = seed ^ (wrs.row[cell].astype(np.uint64) << np.uint64(28)) ^ acquired.astype(np.uint64)
+    u = [_uniform(seed, salt) for salt in range(8)]
+
+    cloud = np.round(100.0 * u[0] ** 1.7, 2)
+    cloud[u[1] < 0.004] = -1.0  # a few scenes without a cloud score, as the DT docs describe
+    tier2 = u[2] < 0.18
+    today_day = (today - EPOCH).days
+    reprocessed_start, reprocessed_end = ((d - EPOCH).days for d in C2_REPROCESSING)
+    old = acquired < reprocessed_start
+    processed = np.where(
+        old,
+        reprocessed_start + (u[3] * (reprocessed_end - reprocessed_start)).astype(int),
+        acquired + 2 + (u[3] * 16).astype(int),
+    )
+    recent = (today_day - acquired) < 21
+    realtime = recent & (satellite >= 8) & (dataset.level == 1)
+    processed = np.where(realtime, acquired + 1, processed)
+    category = np.where(realtime, "RT", np.where(tier2, "T2", "T1"))
+    l1_level = np.where(tier2 & (u[4] < 0.35), "L1GT", np.where(tier2 & (u[4] < 0.45), "L1GS", "L1TP"))
+    if dataset.level == 2:
+        level = np.where(u[5] < 0.03, "L2SR", "L2SP")
+        exists = (processed <= today_day) & (l1_level != "L1GS") & ~recent
+    else:
+        level = l1_level
+        exists = processed <= today_day
+
+    station_choice = np.array(
+        [m.stations[int(v * len(m.stations))] for m, v in zip(np.array(missions, dtype=object)[mission_of], u[6])], dtype=object
+    ) if len(cell) else np.array([], dtype=object)
+    version = np.where(u[7] < 0.05, 1, 0)
+    # real scenes sit within ~0.1 degree of their nominal cell and are slightly larger than it
+    shift = np.stack([(u[6] - 0.5) * 0.12, (u[7] - 0.5) * 0.08], axis=1)
+    nominal = wrs.corners[cell]
+    centre = nominal.mean(axis=1, keepdims=True)
+    corners = np.round(centre + (nominal - centre) * 1.04 + shift[:, None, :], 5)
+
+    scenes = Scenes(
+        dataset=dataset,
+        satellite=satellite,
+        sensor_letter=np.array([m.sensor_letter for m in missions])[mission_of],
+        sensor=np.array([m.sensor for m in missions])[mission_of],
+        path=wrs.path[cell],
+        row=wrs.row[cell],
+        acquired=acquired,
+        processed=processed,
+        cloud_cover=cloud,
+        category=category,
+        level=level,
+        l1_level=l1_level,
+        station=station_choice,
+        version=version,
+        corners=corners,
+        cell=cell,
+    )
+    scenes = scenes.take(np.flatnonzero(exists))
+    order = np.lexsort((scenes.row, scenes.path, -scenes.satellite, -scenes.acquired))  # newest first, as USGS
+    return scenes.take(order)
+
+
+def _empty(dataset: Dataset) -> Scenes:
+    empty_int = np.array([], dtype=int)
+    empty_obj = np.array([], dtype=object)
+    return Scenes(dataset, empty_int, empty_obj, empty_obj, empty_int, empty_int, empty_int, empty_int, np.array([], float),
+                  empty_obj, empty_obj, empty_obj, empty_obj, empty_int, np.zeros((0, 4, 2)), empty_int)
+
+
+def find(dataset: Dataset, satellite: int, path: int, row: int, acquired: dt.date, today: dt.date) -> Scenes:
+    """The scene (zero or one) of ``dataset`` from one satellite over one cell on one date."""
+    index = grid().index(path, row)
+    if index is None:
+        return _empty(dataset)
+    scenes = generate(dataset, np.array([index]), acquired, acquired, today)
+    return scenes.take(np.flatnonzero(scenes.satellite == satellite))
+
+
+def describe(display_id: str, today: dt.date) -> dict | None:
+    """The catalogue facts behind a Collection 2 product id, or ``None`` when the catalogue has no such product.
+
+    Returns a dict with ``product_id``, ``entity_id``, ``dataset`` (alias), ``satellite``, ``path``, ``row``,
+    ``acquired`` (UTC datetime of the scene centre), ``cloud_cover`` (percent, -1 unknown) and ``corners``
+    (UL, UR, LR, LL lon/lat; longitudes may exceed 180 near the antimeridian). This is what product
+    generation needs to draw a scene consistent with its search record.
+    """
+    try:
+        letter, satellite, level = display_id[1], int(display_id[2:4]), display_id[5:9]
+        path, row = int(display_id[10:13]), int(display_id[13:16])
+        acquired = dt.datetime.strptime(display_id[17:25], "%Y%m%d").date()
+    except (ValueError, IndexError):
+        return None
+    family = {"C": "ot", "O": "ot", "E": "etm", "T": "tm" if satellite < 8 else "ot", "M": "mss"}.get(letter)
+    dataset = DATASETS.get(f"landsat_{family}_c2_l{level[1]}") if family and level[:1] == "L" and level[1:2] in "12" else None
+    if dataset is None:
+        return None
+    scenes = find(dataset, satellite, path, row, acquired, today)
+    ids = scenes.display_ids()
+    if display_id not in ids:
+        return None
+    i = ids.index(display_id)
+    seconds = int(_uniform(np.array([zlib_crc(display_id)], dtype=np.uint64), 99)[0] * 600)
+    centre = dt.datetime.combine(acquired, dt.time(10, 0), dt.timezone.utc)
+    # local mean time ~10:00-10:15 at the scene centre, expressed in UTC
+    lon = float(scenes.corners[i][:, 0].mean())
+    centre += dt.timedelta(hours=-((lon + 180) % 360 - 180) / 15.0, seconds=seconds)
+    return {
+        "product_id": display_id,
+        "entity_id": scenes.entity_ids()[i],
+        "dataset": dataset.alias,
+        "satellite": satellite,
+        "path": path,
+        "row": row,
+        "acquired": centre,
+        "cloud_cover": float(scenes.cloud_cover[i]),
+        "corners": [tuple(map(float, c)) for c in scenes.corners[i]],
+    }
+
+
+def zlib_crc(text: str) -> int:
+    """A stable 32-bit hash of a string (Python's ``hash`` changes between processes)."""
+    return zlib.crc32(text.encode())
