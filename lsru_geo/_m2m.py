@@ -103,12 +103,12 @@ class Usgs:
         return _datasets.collection_name(num, level)
 
     # -- requests -------------------------------------------------------------------------------------
-    def _post(self, endpoint: str, payload: dict | None, headers: dict | None = None) -> Any:
+    def _post(self, endpoint: str, payload: dict | None, headers: dict | None = None, decode=wire.unwrap) -> Any:
         url = self.endpoint + endpoint
         return self._http.call(
             "POST",
             url,
-            lambda response: wire.unwrap(response.content, response.status_code, url, retry_after_seconds(response)),
+            lambda response: decode(response.content, response.status_code, url, retry_after_seconds(response)),
             json=payload,
             headers=headers,
         )
@@ -149,23 +149,24 @@ class Usgs:
             finally:
                 self.key = self.key_dt = None
 
-    def request(self, endpoint: str, payload: dict | None = None) -> Any:
+    def request(self, endpoint: str, payload: dict | None = None, *, decode=wire.unwrap) -> Any:
         """Send an authenticated request to any M2M endpoint and return its ``data``.
 
-        Logs in first when needed, and once more if the key expired (``AUTH_EXPIRED``).
+        Logs in first when needed, and once more if the key expired (``AUTH_EXPIRED``). ``decode(content,
+        status, url, retry_after)`` turns the answer into data (default: the generic envelope reader).
         """
         with self._lock:
             if self.key is None:
                 self.login()
             try:
-                return self._post(endpoint, payload, {"X-Auth-Token": self.key})
+                return self._post(endpoint, payload, {"X-Auth-Token": self.key}, decode)
             except AuthenticationError as error:
                 if error.code not in ("AUTH_EXPIRED", "AUTH_KEY_INVALID"):
                     raise
                 log.info("M2M key %s; logging in again", error.code)
                 self.key = None
                 self.login()
-                return self._post(endpoint, payload, {"X-Auth-Token": self.key})
+                return self._post(endpoint, payload, {"X-Auth-Token": self.key}, decode)
 
     # -- search ---------------------------------------------------------------------------------------
     def search(
@@ -233,16 +234,17 @@ class Usgs:
             raise InvalidInputError(f"metadata must be one of {METADATA_TYPES}, got {metadata!r}")
         spatial = wire.spatial_filter(geometry, box)
 
-        results: list[dict] = []
+        results: list[wire.SceneRecord] = []
         position, total = starting_number, None
         while len(results) < max_results:
             payload = wire.scene_search_payload(
                 dataset, spatial=spatial, begin=first, end=last, max_cloud_cover=cloud, months=month_list,
                 starting_number=position, max_results=min(PAGE_SIZE, max_results - len(results)), metadata_type=metadata,
             )
-            page = self.request("scene-search", payload) or {}
-            batch = page.get("results") or []
-            total = page.get("totalHits", total)
+            full = metadata == "full"
+            page = self.request("scene-search", payload, decode=lambda *answer: wire.decode_scene_page(*answer, full=full))
+            batch = page.results
+            total = page.totalHits if page.totalHits is not None else total
             results.extend(batch)
             log.debug("scene-search page from %d: %d of %s", position, len(batch), total)
             position += len(batch)

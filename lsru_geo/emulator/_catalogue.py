@@ -300,11 +300,12 @@ def describe(display_id: str, today: dt.date) -> dict | None:
     if display_id not in ids:
         return None
     i = ids.index(display_id)
-    seconds = int(_uniform(np.array([zlib_crc(display_id)], dtype=np.uint64), 99)[0] * 600)
-    centre = dt.datetime.combine(acquired, dt.time(10, 0), dt.timezone.utc)
-    # local mean time ~10:00-10:15 at the scene centre, expressed in UTC
+    # scenes are imaged around 10:00-10:10 local solar time; the id's date is the UTC date, so the UTC time of
+    # day wraps instead of moving the scene to the neighbouring day
     lon = float(scenes.corners[i][:, 0].mean())
-    centre += dt.timedelta(hours=-((lon + 180) % 360 - 180) / 15.0, seconds=seconds)
+    seconds = int(_uniform(np.array([zlib_crc(display_id)], dtype=np.uint64), 99)[0] * 600)
+    utc_seconds = (10 * 3600 + seconds - ((lon + 180) % 360 - 180) * 240) % 86400
+    centre = dt.datetime.combine(acquired, dt.time(0), dt.timezone.utc) + dt.timedelta(seconds=utc_seconds)
     return {
         "product_id": display_id,
         "entity_id": scenes.entity_ids()[i],

@@ -33,13 +33,25 @@ class Clock:
         self._lock = threading.Lock()
         self._start_real = time.time()
         self._offset = 0.0
-        self.speed = speed
+        self._speed = speed
+
+    @property
+    def speed(self) -> float:
+        """Emulated seconds per real second."""
+        return self._speed
+
+    @speed.setter
+    def speed(self, value: float) -> None:
+        with self._lock:  # rebase, so that changing the speed never makes the clock jump
+            now = time.time()
+            self._offset += (now - self._start_real) * (self._speed - value)
+            self._speed = value
 
     def timestamp(self) -> float:
         """Seconds since the epoch, emulated."""
         with self._lock:
             elapsed = time.time() - self._start_real
-            return self._start_real + elapsed * self.speed + self._offset
+            return self._start_real + elapsed * self._speed + self._offset
 
     def now(self) -> dt.datetime:
         """The emulated time as an aware UTC datetime."""

@@ -7,7 +7,7 @@ import shapely
 
 from lsru_geo import ApiError, AuthenticationError, NotFoundError, RateLimitError, ServerError
 from lsru_geo._http import is_retryable
-from lsru_geo._m2m_wire import COLUMNS, empty_frame, scene_search_payload, scenes_frame, snake_case, unwrap
+from lsru_geo._m2m_wire import COLUMNS, decode_scene_page, scene_search_payload, scenes_frame, snake_case, unwrap
 
 SAMPLES = pathlib.Path(__file__).resolve().parents[3] / "shared" / "docs" / "samples" / "m2m"
 URL = "https://m2m.cr.usgs.gov/api/api/json/stable/scene-search"
@@ -117,7 +117,7 @@ def test_frame_types_unknown_cloud_and_multipolygons():
 
 
 def test_empty_frame_has_the_columns_and_dtypes():
-    empty = empty_frame()
+    empty = scenes_frame([], "d")
     full = scenes_frame([{"displayId": "LC08_L2SP_198025_20180131_20200902_02_T2", "entityId": "e", "cloudCover": "1.00",
                           "spatialCoverage": None}], "d")
     assert list(empty.columns) == COLUMNS and len(empty) == 0
@@ -127,3 +127,29 @@ def test_empty_frame_has_the_columns_and_dtypes():
 def test_snake_case():
     assert snake_case(" Land Cloud Cover ") == "land_cloud_cover"
     assert snake_case("Nadir/Off Nadir") == "nadir_off_nadir"
+
+
+def test_page_decoding_keeps_what_the_frame_needs_and_raises_errors():
+    record = json.loads((SAMPLES / "docs_scene_metadata_landsat_ot_c2_l2.response.json").read_text())["data"]
+    body = json.dumps({"requestId": 1, "data": {"results": [record], "totalHits": 7, "recordsReturned": 1, "nextRecord": 2},
+                       "errorCode": None, "errorMessage": None}).replace("/", "\\/").encode()
+    page = decode_scene_page(body, 200, URL)
+    assert page.totalHits == 7 and page.results[0].displayId == "LC08_L2SP_012025_20201231_20210308_02_T1"
+    frame = scenes_frame(page.results, "landsat_ot_c2_l2")
+    assert frame.browse_url[0].startswith("https://landsatlook")  # escaped slashes decoded
+    with pytest.raises(RateLimitError):
+        decode_scene_page(envelope(None, "RATE_LIMIT_USER", "one at a time"), 200, URL)
+    with pytest.raises(ServerError):
+        decode_scene_page(b"gateway timeout", 504, URL)
+
+
+def test_irregular_polygons_take_the_general_path():
+    six = [[0.0, 0.0], [1.0, 0.0], [2.0, 1.0], [1.0, 2.0], [0.0, 1.0], [0.0, 0.0]]
+    five = [[10.0, 0.0], [11.0, 0.0], [11.0, 1.0], [10.0, 1.0], [10.0, 0.0]]
+    records = [{"displayId": "x", "spatialCoverage": {"type": "Polygon", "coordinates": [six]}},
+               {"displayId": "y", "spatialCoverage": {"type": "Polygon", "coordinates": [five]}},
+               {"displayId": "z", "spatialCoverage": None}]
+    frame = scenes_frame(records, "d")
+    assert frame.geometry[0].equals(shapely.Polygon(six)) and frame.geometry[1].equals(shapely.Polygon(five))
+    assert frame.geometry[2] is None
+    assert frame.satellite.isna().all() and frame.acquired.isna().all()  # not Landsat ids
