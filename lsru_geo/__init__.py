@@ -4,7 +4,8 @@ The public names of lsru 0.6.2 are kept (``Usgs``, ``Espa``, ``Order``, ``lsru_g
 today's services: the M2M JSON API with application tokens, Collection 2 datasets, and ESPA API v1.
 """
 
-from . import utils
+from . import _accessor, utils  # _accessor registers DataFrame.lsru
+from ._espa import Espa, Order
 from ._m2m import Usgs
 from ._version import __version__
 from .exceptions import (
@@ -17,6 +18,7 @@ from .exceptions import (
     LsruError,
     LsruWarning,
     NotFoundError,
+    OrderRejectedError,
     RateLimitError,
     ServerError,
     TransportError,
@@ -24,6 +26,8 @@ from .exceptions import (
 
 __all__ = [
     "Usgs",
+    "Espa",
+    "Order",
     "utils",
     "__version__",
     "ApiError",
@@ -35,6 +39,7 @@ __all__ = [
     "LsruError",
     "LsruWarning",
     "NotFoundError",
+    "OrderRejectedError",
     "RateLimitError",
     "ServerError",
     "TransportError",

@@ -99,6 +99,20 @@ class ServerError(ApiError):
     """The service failed on its side (HTTP 5xx or a server error code)."""
 
 
+class OrderRejectedError(ApiError):
+    """ESPA refused an order (validation, unavailable inputs or the open-unit limit).
+
+    Attributes
+    ----------
+    errors : list of str
+        Every message the service gave, flattened from its ``messages.errors`` structure.
+    """
+
+    def __init__(self, message: str, *, errors: list[str] | None = None, **fields) -> None:
+        super().__init__(message, **fields)
+        self.errors = errors or [message]
+
+
 class DownloadError(LsruError):
     """A file could not be downloaded and verified."""
 

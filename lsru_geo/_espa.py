@@ -1,0 +1,414 @@
+"""``Espa`` and ``Order``: the ESPA on-demand processing API v1 (HTTP basic auth with the ERS password)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import warnings
+from collections.abc import Iterable, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import pandas as pd
+import requests
+
+from . import _espa_wire as wire
+from ._config import Config, load_config
+from ._http import HttpClient, retry_after_seconds
+from ._ids import parse_id
+from ._secret import Secret
+from .exceptions import InvalidInputError, LsruWarning, RenamedWarning
+
+log = logging.getLogger("lsru_geo.espa")
+
+
+class _HostBasicAuth(requests.auth.AuthBase):
+    """HTTP basic auth sent only to the ESPA API host, never to another host (redirects, download URLs)."""
+
+    def __init__(self, host: str, username: str, password: Secret) -> None:
+        self.host, self.username, self.password = host, username, password
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        if urlsplit(request.url).netloc == self.host:
+            return requests.auth.HTTPBasicAuth(self.username, self.password.reveal())(request)
+        request.headers.pop("Authorization", None)
+        return request
+
+    def __repr__(self) -> str:
+        return f"_HostBasicAuth(host={self.host!r}, username={self.username!r}, password=***)"
+
+
+class _EspaSession:
+    """What ``Espa`` and its ``Order`` objects share: the configuration and one HTTP session."""
+
+    def __init__(self, conf: str | None) -> None:
+        config: Config = load_config(conf)
+        config.require("username", "password")
+        self.config = config
+        self.host = config.espa_url
+        self.http = HttpClient("espa", auth=_HostBasicAuth(urlsplit(config.espa_url).netloc, config.username, config.password))
+
+    def request(self, method: str, resource: str, body: Any = None) -> Any:
+        url = self.host + resource
+        return self.http.call(
+            method,
+            url,
+            lambda response: wire.parse(response.content, response.status_code, url, retry_after_seconds(response)),
+            data=json.dumps(body) if body is not None else None,  # GET requests carry JSON bodies in ESPA's API
+        )
+
+
+class Espa:
+    """Client of the ESPA on-demand processing API.
+
+    Parameters
+    ----------
+    conf : str or path-like, optional
+        Configuration file with ``username`` and ``password`` in its ``[usgs]`` section (default ``~/.lsru``);
+        ``LSRU_USERNAME``/``LSRU_PASSWORD``/``LSRU_ESPA_URL`` override it.
+
+    Attributes
+    ----------
+    USER : str
+        The USGS ERS username.
+    host : str
+        API root, ``https://espa.cr.usgs.gov/api/v1/``.
+
+    Examples
+    --------
+    >>> espa = Espa()
+    >>> sorted(espa.formats)[:2]
+    ['envi', 'gtiff']
+    """
+
+    def __init__(self, conf: str | None = None) -> None:
+        self._session = _EspaSession(conf)
+        self._conf = conf
+        self.USER = self._session.config.username
+        self.host = self._session.host
+
+    def __repr__(self) -> str:
+        return f"Espa(user={self.USER!r}, host={self.host!r})"
+
+    def _get(self, resource: str, body: Any = None) -> Any:
+        return self._session.request("GET", resource, body)
+
+    # -- service facts ----------------------------------------------------------------------------------
+    @property
+    def user(self) -> dict:
+        """The account's details (``username``, ``email``, ``roles``, ...)."""
+        return self._get("user")
+
+    @property
+    def formats(self) -> dict:
+        """Output formats: ``{code: description}``."""
+        return self._get("formats")["formats"]
+
+    @property
+    def resampling_methods(self) -> dict:
+        """Resampling methods: ``{code: description}``."""
+        return self._get("resampling-methods")["resampling_methods"]
+
+    @property
+    def projections(self) -> dict:
+        """The projection schema: one entry per projection with its parameters, types and ranges."""
+        return self._get("projections")
+
+    @property
+    def orders(self) -> list[Order]:
+        """The user's orders, newest first, as :class:`Order` objects."""
+        return [Order(orderid, _session=self._session) for orderid in self._get("list-orders") or []]
+
+    def get_available_products(self, scene_list: Sequence[str]) -> dict:
+        """Products the service offers for each input, grouped by sensor key.
+
+        Parameters
+        ----------
+        scene_list : list of str
+            Landsat product ids.
+
+        Returns
+        -------
+        dict
+            ``{sensor_key: {"products": [...], "inputs": [...]}, "not_implemented": [...], ...}`` as ESPA answers.
+        """
+        ids = _check_ids(scene_list)
+        merged: dict[str, Any] = {}
+        for start in range(0, len(ids), wire.MAX_INPUTS):
+            answer = self._get("available-products", {"inputs": ids[start : start + wire.MAX_INPUTS]})
+            for key, value in (answer or {}).items():
+                _merge_available(merged, key, value)
+        return merged
+
+    # -- ordering -----------------------------------------------------------------------------------------
+    def order(
+        self,
+        scene_list: Sequence[str],
+        products: Sequence[str],
+        format: str = "gtiff",
+        note: str | None = None,
+        resampling: str = "nn",
+        resolution: float | None = None,
+        projection: dict | None = None,
+        extent: Sequence[float] | None = None,
+        extent_units: str = "dd",
+        verbose: bool = False,
+    ) -> Order | list[Order]:
+        """Place a processing order.
+
+        Parameters
+        ----------
+        scene_list : list of str
+            Collection 2 product ids (Level-1 or Level-2; every sensor of Landsat 4-9).
+        products : list of str
+            Product codes (``'l1'``, ``'sr_ndvi'``, ..., see :meth:`get_available_products`). The Collection 1
+            names of lsru 0.6.2 (``'sr'``, ``'pixel_qa'``, ``'toa'``, ``'bt'``, ``'st'``) map to ``'l1'`` on
+            Level-2 inputs, with a warning that explains why.
+        format : str
+            Output format, one of :attr:`formats`.
+        note : str, optional
+            Free text stored with the order.
+        resampling : str
+            Resampling method, one of :attr:`resampling_methods`.
+        resolution : float, optional
+            Output pixel size, in degrees for the ``lonlat`` projection and metres otherwise.
+        projection : dict, optional
+            One projection of :attr:`projections` with its parameters, e.g. ``{'utm': {'zone': 12,
+            'zone_ns': 'north'}}`` or ``{'lonlat': None}``.
+        extent : tuple of float, optional
+            ``(left, bottom, right, top)`` to crop to; needs ``projection``.
+        extent_units : {'dd', 'meters'}
+            Units of ``extent``.
+        verbose : bool
+            Print each order body before it is sent (credentials are never part of it).
+
+        Returns
+        -------
+        Order or list of Order
+            One order, or a list when more than 5,000 inputs had to be split into several orders.
+
+        Raises
+        ------
+        InvalidInputError
+            For ids, products or options the service would refuse, before the order is posted.
+        OrderRejectedError
+            If the service refuses the order anyway (its messages are in ``.errors``).
+        """
+        ids = _check_ids(scene_list)
+        if isinstance(products, str) or not isinstance(products, Iterable) or not list(products):
+            raise InvalidInputError(f"products must be a non-empty list of product codes, got {products!r}")
+        products = [str(p) for p in products]
+        if not isinstance(resampling, str) or not isinstance(format, str):
+            raise InvalidInputError("format and resampling must be strings")
+        if extent is not None and projection is None:
+            raise InvalidInputError("extent requires a projection (ESPA crops only reprojected products); pass projection=")
+        if extent_units not in wire.PIXEL_SIZE_RANGES:
+            raise InvalidInputError(f"extent_units must be 'dd' or 'meters', got {extent_units!r}")
+        if note is not None and not isinstance(note, str):
+            raise InvalidInputError(f"note must be a string, got {note!r}")
+
+        if format.lower() not in self.formats:
+            raise InvalidInputError(f"unknown format {format!r}; allowed: {sorted(self.formats)}")
+        if resampling.lower() not in self.resampling_methods:
+            raise InvalidInputError(f"unknown resampling {resampling!r}; allowed: {sorted(self.resampling_methods)}")
+        checked_projection = wire.check_projection(projection, self.projections) if projection is not None else None
+        resize = wire.check_resolution(resolution, wire.pixel_units(checked_projection)) if resolution is not None else None
+        image_extents = wire.check_extent(extent, extent_units, checked_projection) if extent is not None else None
+
+        available = self.get_available_products(ids)
+        groups, wanted = self._plan(available, products)
+        placed = []
+        for part in wire.split_inputs(groups):
+            body = wire.order_body(part, {key: wanted[key] for key in part}, format=format.lower(), resampling=resampling.lower(),
+                                   note=note, projection=checked_projection, extent=image_extents, resize=resize)
+            if verbose:
+                print(json.dumps(body, indent=2))
+            answer = self._session.request("POST", "order", body)
+            log.info("placed ESPA order %s (%d inputs)", answer["orderid"], sum(len(v) for v in part.values()))
+            placed.append(Order(answer["orderid"], _session=self._session))
+        return placed[0] if len(placed) == 1 else placed
+
+    @staticmethod
+    def _plan(available: dict, products: list[str]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+        """Inputs per sensor key and the products to order for each, warning about every input left out."""
+        dropped = available.get("not_implemented") or []
+        if dropped:
+            warnings.warn(f"ESPA cannot process {len(dropped)} input(s), left out: {dropped}", LsruWarning, stacklevel=3)
+        for key, ids in (available.get("ordering_restricted") or {}).items():
+            warnings.warn(f"ESPA restricts ordering {key} inputs, left out: {ids}", LsruWarning, stacklevel=3)
+        groups, wanted = {}, {}
+        for key, section in available.items():
+            if key in wire.NON_SENSOR_KEYS:
+                continue
+            level = 1 if key.endswith("_l1") else 2
+            ordered, notes = wire.map_c1_products(products, level)
+            for text in notes:
+                warnings.warn(text, RenamedWarning, stacklevel=3)
+            inputs = list(section.get("inputs", []))
+            restricted = {p: set(ids) & set(inputs) for p, ids in (available.get("date_restricted") or {}).items()}
+            # ESPA drops a date-restricted product from the sensor's list: it stays orderable for the other inputs
+            offered = [p.lower() for p in section.get("products", [])] + [p for p, ids in restricted.items() if ids]
+            missing = [p for p in ordered if p not in offered]
+            if missing:
+                raise InvalidInputError(
+                    f"product(s) {missing} are not available for {key} inputs ({len(inputs)} of them); available: {offered}"
+                )
+            for product in ordered:
+                gone = sorted(restricted.get(product, ()))
+                if gone:
+                    warnings.warn(f"{product} is restricted by date for {len(gone)} input(s), left out: {gone}", LsruWarning, stacklevel=3)
+                    inputs = [i for i in inputs if i not in gone]
+            if inputs:
+                groups[key], wanted[key] = inputs, ordered
+        if not groups:
+            raise InvalidInputError("none of the inputs can be ordered from ESPA (see the warnings)")
+        return groups, wanted
+
+
+def _check_ids(scene_list: Sequence[str]) -> list[str]:
+    if isinstance(scene_list, str) or not isinstance(scene_list, Iterable):
+        raise InvalidInputError(f"scene_list must be a list of Landsat product ids, got {scene_list!r:.100}")
+    ids = list(dict.fromkeys(str(i).strip() for i in scene_list))
+    if not ids:
+        raise InvalidInputError("scene_list is empty")
+    problems = []
+    for landsat_id in ids:
+        try:
+            fields = parse_id(landsat_id)
+        except InvalidInputError:
+            problems.append(f"{landsat_id!r} is not a Landsat product id")
+            continue
+        if fields["kind"] == "scene":
+            problems.append(f"{landsat_id!r} is a pre-collection scene id; ESPA takes Collection 2 product ids")
+        elif fields["collection"] != 2:
+            problems.append(f"{landsat_id!r} is a Collection 1 id; Collection 1 was removed at the end of 2022")
+        elif fields["category"] == "RT":
+            problems.append(f"{landsat_id!r} is a Real-Time product; wait for its Tier 1/Tier 2 version")
+        elif fields["satellite"] not in (4, 5, 7, 8, 9) or fields["sensor"] not in ("TM", "ETM", "OLI_TIRS"):
+            problems.append(f"{landsat_id!r} ({fields['sensor']}) cannot be processed by ESPA")
+    if problems:
+        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise InvalidInputError(f"{len(problems)} input(s) cannot be ordered: {shown}")
+    return ids
+
+
+def _merge_available(merged: dict, key: str, value: Any) -> None:
+    if key == "not_implemented":
+        merged.setdefault(key, []).extend(value)
+    elif key in ("date_restricted", "ordering_restricted"):
+        for name, ids in value.items():
+            merged.setdefault(key, {}).setdefault(name, []).extend(ids)
+    else:
+        section = merged.setdefault(key, {"products": value.get("products", []), "inputs": []})
+        section["inputs"].extend(value.get("inputs", []))
+
+
+class Order:
+    """An ESPA order.
+
+    Parameters
+    ----------
+    orderid : str
+        ESPA order id (``espa-<email>-MMDDYYYY-HHMMSS-mmm``).
+    conf : str or path-like, optional
+        Configuration file, as for :class:`Espa`.
+
+    Attributes
+    ----------
+    orderid : str
+    """
+
+    def __init__(self, orderid: str, conf: str | None = None, *, _session: _EspaSession | None = None) -> None:
+        if not isinstance(orderid, str) or not orderid.strip():
+            raise InvalidInputError(f"orderid must be a non-empty string, got {orderid!r}")
+        self.orderid = orderid.strip()
+        self._session = _session or _EspaSession(conf)
+
+    def __repr__(self) -> str:
+        return f"Order({self.orderid!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Order) and other.orderid == self.orderid
+
+    def __hash__(self) -> int:
+        return hash(self.orderid)
+
+    def _get(self, resource: str, body: Any = None) -> Any:
+        return self._session.request("GET", resource, body)
+
+    @property
+    def status(self) -> str:
+        """The order's status: ``ordered``, ``complete``, ``cancelled`` or ``purged``."""
+        return self._get(f"order-status/{self.orderid}")["status"]
+
+    @property
+    def is_complete(self) -> bool:
+        """Whether the order's status is ``complete``."""
+        return self.status == "complete"
+
+    @property
+    def details(self) -> dict:
+        """The order record: dates, note, options (``product_opts``) and status."""
+        return self._get(f"order/{self.orderid}")
+
+    @property
+    def items_status(self) -> list[dict]:
+        """One dict per item: ``name``, ``status``, ``note``, ``completion_date``, ``product_dload_url``, ``cksum_download_url``."""
+        answer = self._get(f"item-status/{self.orderid}")
+        return list((answer or {}).get(self.orderid, []))
+
+    @property
+    def urls_completed(self) -> list[str]:
+        """Download URLs of the items whose status is ``complete``."""
+        return [item["product_dload_url"] for item in self.items_status if item["status"] == "complete" and item["product_dload_url"]]
+
+    def items_frame(self) -> pd.DataFrame:
+        """The items as a DataFrame, one row per item, ``completion_date`` as a datetime (NaT until complete)."""
+        frame = pd.DataFrame(self.items_status, columns=["name", "status", "note", "completion_date", "product_dload_url", "cksum_download_url"])
+        frame["completion_date"] = pd.to_datetime(frame["completion_date"].replace("", None), errors="coerce")
+        return frame
+
+    def cancel(self) -> dict:
+        """Cancel the order (only possible while it is ``ordered``); returns the service's answer."""
+        return self._session.request("PUT", "order", {"orderid": self.orderid, "status": "cancelled"})
+
+    def wait(self, poll: float = 60.0, timeout: float | None = None, progress: bool | None = None) -> Order:
+        """Block until every item is in a final state (complete, unavailable, error, cancelled or purged).
+
+        Parameters
+        ----------
+        poll : float
+            Seconds between status requests at first; the interval grows by half while nothing changes, up to
+            ten times ``poll``, so long waits stay polite. Rate limits (429) are waited out by the HTTP layer.
+        timeout : float, optional
+            Give up after this many seconds with :class:`TimeoutError`.
+        progress : bool, optional
+            Show a progress bar of finished items; by default only when stderr is a terminal.
+
+        Returns
+        -------
+        Order
+            This order, for chaining (``order.wait().download_all_complete(...)``).
+        """
+        from tqdm.auto import tqdm
+
+        if poll <= 0:
+            raise InvalidInputError(f"poll must be positive, got {poll!r}")
+        started = time.monotonic()
+        interval = poll
+        last_done = -1
+        with tqdm(desc=self.orderid, unit="item", disable=None if progress is None else not progress, leave=False) as bar:
+            while True:
+                items = self.items_status
+                done = sum(item["status"] in wire.TERMINAL_ITEM_STATES for item in items)
+                bar.total = len(items)
+                bar.n = done
+                bar.refresh()
+                if items and done == len(items):
+                    return self
+                interval = poll if done != last_done else min(interval * 1.5, 10 * poll)
+                last_done = done
+                if timeout is not None and time.monotonic() - started + interval > timeout:
+                    raise TimeoutError(f"order {self.orderid}: {done} of {len(items)} items finished after {timeout} s")
+                time.sleep(interval)
