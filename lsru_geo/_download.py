@@ -280,7 +280,7 @@ def download_files(
     report.seconds = time.perf_counter() - started
     log.info("download into %s: %s", folder, report.summary())
     for url, reason in report.failed.items():
-        log.warning("failed: %s: %s", url, reason)
+        log.info("failed: %s: %s", url, reason)
     return report
 
 
@@ -387,9 +387,9 @@ class _Engine:
         self.overwrite = overwrite
         self.check_complete = check_complete
         self.clients = clients
-        self.retrying = _Retrying(retry, time.sleep)
-        self.bars = bars
         self.cancel = threading.Event()
+        self.retrying = _Retrying(retry, self._sleep)
+        self.bars = bars
         self.received = 0
         self._lock = threading.Lock()
 
@@ -417,6 +417,10 @@ class _Engine:
             return "failed", "cancelled"
         except (DownloadError, InvalidInputError, OSError) as error:
             return "failed", f"{type(error).__name__}: {error}" if isinstance(error, OSError) else str(error)
+
+    def _sleep(self, seconds: float) -> None:
+        if self.cancel.wait(seconds):  # Ctrl-C in the caller's thread ends a backoff at once
+            raise _Cancelled
 
     # - checks -
 
@@ -524,6 +528,8 @@ class _Engine:
                 offset = 0
                 length = response.headers.get("Content-Length")
                 total = int(length) if length and length.isdigit() else None
+                # old part first: a crash in between must not pair old bytes with the new file's validators
+                job.part.unlink(missing_ok=True)
                 job.save_state(response, total)
             else:
                 raise DownloadError(f"{job.target.name}: unexpected HTTP {status} to a GET of {job.request.url}")
@@ -545,9 +551,8 @@ class _Engine:
                         with self._lock:
                             self.received += len(chunk)
                 except TransportError as error:
-                    raise TransportError(
-                        f"connection dropped after {written:,} of {total or '?'} bytes ({error})"
-                    ) from None
+                    of = f"{total:,}" if total is not None else "?"
+                    raise TransportError(f"connection dropped after {written:,} of {of} bytes ({error})") from None
         if total is not None and written < total:
             raise TransportError(f"connection closed after {written:,} of {total:,} bytes")
         if total is not None and written > total:
@@ -656,7 +661,7 @@ class _Retrying:
                 if progress is not None and progress() > best:  # it moved forward: a fresh set of tries
                     best, failures = progress(), 0
                 if failures >= self.policy.attempts - 1:
-                    raise DownloadError(f"{what}: gave up after {failures + 1} attempts: {error}") from error
+                    raise DownloadError(f"{what}: gave up after {failures + 1} attempt(s): {error}") from error
                 wait = getattr(error, "retry_after", None)
                 if wait is not None and wait > self.policy.max_retry_after:
                     raise DownloadError(f"{what}: the server asks to wait {wait:g} s; not waiting: {error}") from error

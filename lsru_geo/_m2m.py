@@ -5,6 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -254,6 +258,137 @@ class Usgs:
         frame.attrs["total_hits"] = total or 0
         return frame
 
+    def download(
+        self,
+        scenes: Any,
+        path: str,
+        bands: Sequence[str] | None = None,
+        *,
+        workers: int = 4,
+        overwrite: bool = False,
+        poll: float = 15.0,
+        timeout: float | None = 3600.0,
+        progress: bool | None = None,
+    ) -> list[Path]:
+        """Download Collection 2 Level-2 products straight from USGS (no ESPA processing).
+
+        Parameters
+        ----------
+        scenes : GeoDataFrame or list of str
+            Rows of :meth:`search` (``display_id``, ``entity_id`` and ``dataset`` columns), or Level-2 product ids.
+        path : str or path-like
+            Folder to download into.
+        bands : list of str, optional
+            Only these files of each product, by USGS name (``'SR_B4'``, ``'QA_PIXEL'``, ``'ST_B10'``, ...) or
+            common name (``'red'``, ``'nir08'``, ``'qa_pixel'``, ...); the MTL metadata files are always added.
+            Each product's files go to ``<path>/<product id>/``. Without ``bands`` the whole product bundle is
+            downloaded as ``<path>/<product id>.tar``.
+        workers : int
+            Files downloaded at once.
+        overwrite : bool
+            Download again files that already exist.
+        poll : float
+            Seconds between ``download-retrieve`` requests while USGS prepares the files.
+        timeout : float, optional
+            Give up waiting for USGS to prepare the files after this many seconds.
+        progress : bool, optional
+            Progress bars on stderr; by default only when it is a terminal.
+
+        Returns
+        -------
+        list of pathlib.Path
+            The downloaded bundles, or band files, in the order of ``scenes``.
+
+        Raises
+        ------
+        InvalidInputError
+            Unknown band names, non-Level-2 scenes, before any download request.
+        DownloadError
+            Listing every file that could not be requested, prepared or downloaded.
+        """
+        from ._download import FileRequest, download_files
+        from .exceptions import DownloadError
+
+        table = self._scene_table(scenes)
+        wanted = _band_suffixes(bands)
+        plan: list[dict] = []  # one entry per file: entityId, productId, name, folder
+        for dataset, group in table.groupby("dataset", sort=False, observed=True):
+            options = self.request("download-options", {
+                "datasetName": dataset, "entityIds": list(group.entity_id), "includeSecondaryFileGroups": wanted is not None,
+            })
+            plan += wire.download_plan(options or [], group, wanted)
+        unknown = sorted({p["display_id"] for p in plan if p.get("missing")})
+        if unknown:
+            raise DownloadError(f"USGS offers no {'bundle' if wanted is None else 'such file'} for: {unknown}")
+        label = f"lsru_geo_{uuid.uuid4().hex[:16]}"
+        answer = self.request("download-request", {
+            "downloads": [{"entityId": p["entity_id"], "productId": p["product_id"]} for p in plan], "label": label,
+        }) or {}
+        failures = {f"{f.get('entityId')}": f.get("errorMessage", "failed") for f in answer.get("failed") or []}
+        urls = self._await_downloads(answer, plan, poll, timeout)
+        requests_by_folder: dict[Path, list] = {}
+        for p in plan:
+            if p["entity_id"] in urls:
+                folder = Path(path) / p["folder"] if p["folder"] else Path(path)
+                requests_by_folder.setdefault(folder, []).append(FileRequest(urls[p["entity_id"]], name=p["name"], size=p["size"] or None))
+            elif p["entity_id"] not in failures:
+                failures[p["entity_id"]] = "USGS did not prepare it in time"
+        paths: list[Path] = []
+        for folder, file_requests in requests_by_folder.items():
+            report = download_files(file_requests, folder, workers=workers, overwrite=overwrite, progress=progress)
+            failures.update(report.failed)
+            paths += report.paths
+        if failures:
+            error = DownloadError(f"{len(failures)} file(s) failed:\n" + "\n".join(f"  {k}: {v}" for k, v in failures.items()))
+            error.failed = failures  # type: ignore[attr-defined]
+            raise error
+        return paths
+
+    def _scene_table(self, scenes: Any) -> pd.DataFrame:
+        """``display_id, entity_id, dataset`` of scenes given as a search frame or as product ids."""
+        if isinstance(scenes, pd.DataFrame):
+            missing = {"display_id", "entity_id", "dataset"} - set(scenes.columns)
+            if missing:
+                raise InvalidInputError(f"scenes lack the column(s) {sorted(missing)}; pass rows of Usgs.search()")
+            table = pd.DataFrame({c: scenes[c].astype(str).to_numpy() for c in ("display_id", "entity_id", "dataset")})
+        else:
+            from ._ids import parse_id
+
+            ids = [scenes] if isinstance(scenes, str) else list(scenes)
+            rows = []
+            for landsat_id in ids:
+                fields = parse_id(landsat_id)
+                if fields["kind"] != "product":
+                    raise InvalidInputError(f"{landsat_id!r} is not a product id")
+                dataset = _datasets.collection_name(fields["satellite"], level=int(fields["processing_level"][1]))
+                record = self.scene_metadata(landsat_id, dataset, metadata="summary")
+                rows.append({"display_id": landsat_id, "entity_id": record["entityId"], "dataset": dataset})
+            table = pd.DataFrame(rows, columns=["display_id", "entity_id", "dataset"])
+        if table.empty:
+            raise InvalidInputError("no scenes to download")
+        not_l2 = sorted(table.display_id[~table.dataset.str.endswith("_l2")])
+        if not_l2:
+            raise InvalidInputError(f"only Level-2 products can be downloaded from USGS here, not {not_l2[:5]}")
+        return table
+
+    def _await_downloads(self, answer: dict, plan: list[dict], poll: float, timeout: float | None) -> dict[str, str]:
+        """Entity id -> usable URL of every requested file, polling ``download-retrieve`` until all are ready.
+
+        The service stops listing entries once handed over, so what was seen ready is kept.
+        """
+        ids = {int(k) for k in (answer.get("newRecords") or {})} | {int(d["downloadId"]) for d in answer.get("duplicateProducts") or []}
+        ready = {d["entityId"]: d["url"] for d in answer.get("availableDownloads") or [] if d.get("url")}
+        started = time.monotonic()
+        while len(ready) < len(ids):
+            state = self.request("download-retrieve", {}) or {}
+            for entry in state.get("available") or []:
+                if int(entry.get("downloadId", -1)) in ids and entry.get("url"):
+                    ready[entry["entityId"]] = entry["url"]
+            if len(ready) >= len(ids) or (timeout is not None and time.monotonic() - started > timeout):
+                break
+            time.sleep(poll)
+        return ready
+
     def scene_metadata(self, landsat_id: str, collection: str, metadata: str = "full") -> dict:
         """The service's metadata record of one scene, by product id (display id) or scene id (entity id)."""
         from ._ids import parse_id
@@ -263,3 +398,12 @@ class Usgs:
         payload = {"datasetName": dataset, "entityId": landsat_id, "idType": "displayId" if kind == "product" else "entityId",
                    "metadataType": metadata}
         return self.request("scene-metadata", payload)
+
+
+def _band_suffixes(bands: Sequence[str] | None) -> list[str] | None:
+    """Requested band names as :func:`~lsru_geo._m2m_wire.file_key` keys; ``None`` for whole bundles."""
+    if bands is None:
+        return None
+    if isinstance(bands, str) or not list(bands):
+        raise InvalidInputError(f"bands must be a non-empty list of band names, got {bands!r}")
+    return list(dict.fromkeys(wire.file_key(str(band)) for band in bands))

@@ -390,3 +390,68 @@ def _metadata_columns(records: list[SceneRecord]) -> pd.DataFrame:
     rows = [{snake_case(f.fieldName): f.value for f in (getattr(r, "metadata", None) or [])} for r in records]
     table = pd.DataFrame(rows, dtype=object)
     return pd.DataFrame({column: _typed(table[column]) for column in table.columns}, index=table.index)
+
+
+# -- downloads ------------------------------------------------------------------------------------------------
+BUNDLE_PRODUCT = "Landsat Collection 2 Level-2 Product Bundle"
+# common band names to USGS file stems, per sensor family (OLI/TIRS: LC08/LC09; TM/ETM+: LT04/LT05/LE07)
+COMMON_NAMES = {
+    "LC": {"COASTAL": "SR_B1", "BLUE": "SR_B2", "GREEN": "SR_B3", "RED": "SR_B4", "NIR08": "SR_B5", "SWIR16": "SR_B6",
+           "SWIR22": "SR_B7", "LWIR11": "ST_B10"},
+    "L_": {"BLUE": "SR_B1", "GREEN": "SR_B2", "RED": "SR_B3", "NIR08": "SR_B4", "SWIR16": "SR_B5", "SWIR22": "SR_B7",
+           "LWIR": "ST_B6"},
+}
+METADATA_FILES = ("MTL.txt", "MTL.json")
+
+
+def file_key(name: str) -> str:
+    """How a bundle file is named in requests: rasters by stem (``SR_B4``), others by name (``MTL.TXT``)."""
+    key = name.strip().upper()
+    return key[: -len(".TIF")] if key.endswith(".TIF") else key
+
+
+def download_plan(options: list[dict], scenes: pd.DataFrame, bands: list[str] | None) -> list[dict]:
+    """The files to request for ``scenes`` (``display_id``, ``entity_id``) from ``download-options`` answers.
+
+    Without ``bands``: each scene's available Level-2 bundle (superseded products are listed with
+    ``available: false`` and skipped). With ``bands`` (USGS stems like ``SR_B4`` or common names like ``RED``):
+    those secondary files plus the MTL files, de-duplicated since the service repeats the secondary list
+    under every product. Each entry: ``entity_id``, ``product_id``, ``name``, ``folder``, ``size``,
+    ``display_id`` and ``missing`` (nothing offered).
+    """
+    by_scene: dict[str, list[dict]] = {}
+    for option in options:
+        by_scene.setdefault(option.get("entityId"), []).append(option)
+    plan = []
+    for display_id, entity_id in zip(scenes.display_id, scenes.entity_id):
+        offered = by_scene.get(entity_id, [])
+        if bands is None:
+            bundle = next((o for o in offered if o.get("productName") == BUNDLE_PRODUCT and o.get("available")), None)
+            plan.append({"display_id": display_id, "entity_id": entity_id, "product_id": bundle and bundle["id"],
+                         "name": f"{display_id}.tar", "folder": None, "size": bundle and bundle.get("filesize"), "missing": bundle is None})
+            continue
+        files = {}
+        for option in offered:
+            for secondary in option.get("secondaryDownloads") or []:
+                if secondary.get("available"):
+                    files.setdefault(secondary["entityId"], secondary)
+        by_key = {file_key(f.get("downloadName") or f["displayId"].rsplit("_", 1)[-1]): f for f in files.values()}
+        names = COMMON_NAMES["LC" if display_id.startswith("LC") else "L_"]
+        for band in [*bands, *map(file_key, METADATA_FILES)]:
+            chosen = by_key.get(band) or by_key.get(names.get(band, ""))
+            if chosen is None:
+                raise_unknown_band(band, display_id, sorted(by_key), sorted(names))
+            entry = {"display_id": display_id, "entity_id": chosen["entityId"], "product_id": chosen["id"],
+                     "name": chosen["displayId"], "folder": display_id, "size": chosen.get("filesize"), "missing": False}
+            if entry not in plan:
+                plan.append(entry)
+    return plan
+
+
+def raise_unknown_band(band: str, display_id: str, files: list[str], common: list[str]) -> None:
+    """Raise the error for a band that a product does not have, listing the names it does have."""
+    from .exceptions import InvalidInputError
+
+    if not files:
+        raise InvalidInputError(f"USGS offers no band files for {display_id}")
+    raise InvalidInputError(f"{display_id} has no band {band!r}; files: {files}; common names: {common}")

@@ -1,4 +1,5 @@
-"""The ``lsru-geo`` command: ``demo``, ``search`` and ``emulator``.
+"""The ``lsru-geo`` command: ``demo``, ``search``, ``order``, ``orders``, ``status``, ``wait``, ``download`` and
+``emulator``.
 
 Exit codes: 0 success, 1 runtime error (one clear line; ``--verbose`` adds the traceback), 2 usage error.
 """
@@ -34,6 +35,38 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--max-results", type=int, default=50000)
     search.add_argument("--output", "-o", type=Path, help="write .gpkg, .geojson, .parquet or .csv")
 
+    order = commands.add_parser("order", help="order ESPA processing of scenes from a search file or ids")
+    source = order.add_mutually_exclusive_group(required=True)
+    source.add_argument("--scenes", type=Path, help="a search result file written by `lsru-geo search -o`")
+    source.add_argument("--ids", nargs="+", help="Landsat product ids")
+    order.add_argument("--products", nargs="+", required=True, help="product codes, e.g. l1 sr_ndvi")
+    order.add_argument("--format", default="gtiff", help="output format (default gtiff)")
+    order.add_argument("--resampling", default="nn", help="resampling method (default nn)")
+    order.add_argument("--resolution", type=float, help="output pixel size (metres, or degrees for lonlat)")
+    order.add_argument("--projection", help='projection as JSON, e.g. \'{"utm": {"zone": 12, "zone_ns": "north"}}\'')
+    order.add_argument("--extent", type=float, nargs=4, metavar=("LEFT", "BOTTOM", "RIGHT", "TOP"))
+    order.add_argument("--extent-units", default="dd", choices=["dd", "meters"])
+    order.add_argument("--note")
+
+    commands.add_parser("orders", help="list your ESPA orders and their status")
+
+    status = commands.add_parser("status", help="show the items of an ESPA order")
+    status.add_argument("orderid")
+
+    wait = commands.add_parser("wait", help="wait until every item of an order is finished")
+    wait.add_argument("orderid")
+    wait.add_argument("--poll", type=float, default=60.0, help="seconds between checks (default 60)")
+    wait.add_argument("--timeout", type=float, help="give up after this many seconds")
+
+    download = commands.add_parser("download", help="download a completed ESPA order, or search results from USGS")
+    what = download.add_mutually_exclusive_group(required=True)
+    what.add_argument("--order", help="ESPA order id")
+    what.add_argument("--scenes", type=Path, help="a search result file: download the Level-2 products from USGS")
+    download.add_argument("--out", type=Path, required=True, help="folder to download into")
+    download.add_argument("--bands", nargs="+", help="with --scenes: only these bands (e.g. red nir08 qa_pixel)")
+    download.add_argument("--unpack", action="store_true", help="with --order: unpack the tarballs")
+    download.add_argument("--workers", type=int, default=4)
+
     emulator = commands.add_parser("emulator", help="serve the USGS/ESPA emulator on loopback")
     from .emulator.__main__ import add_arguments
 
@@ -63,6 +96,82 @@ def _search(args: argparse.Namespace) -> int:
     return 0
 
 
+def read_frame(path: Path):
+    """Read a search result file written by :func:`write_frame`."""
+    import geopandas as gpd
+    import pandas as pd
+
+    if not path.exists():
+        raise InvalidInputError(f"scene file {path} does not exist")
+    if path.suffix.lower() == ".parquet":
+        return gpd.read_parquet(path)
+    if path.suffix.lower() == ".csv":
+        return pd.read_csv(path)
+    return gpd.read_file(path)
+
+
+def _order(args: argparse.Namespace) -> int:
+    import json
+
+    from ._espa import Espa
+
+    ids = args.ids if args.ids else read_frame(args.scenes)["display_id"].astype(str).tolist()
+    try:
+        projection = json.loads(args.projection) if args.projection else None
+    except ValueError:
+        raise InvalidInputError(f"--projection is not valid JSON: {args.projection!r}") from None
+    placed = Espa().order(ids, args.products, format=args.format, note=args.note, resampling=args.resampling,
+                          resolution=args.resolution, projection=projection, extent=args.extent, extent_units=args.extent_units)
+    for order in placed if isinstance(placed, list) else [placed]:
+        print(order.orderid)
+    return 0
+
+
+def _orders(args: argparse.Namespace) -> int:
+    from ._espa import Espa
+
+    orders = Espa().orders
+    for order in orders:
+        print(f"{order.orderid}  {order.status}")
+    if not orders:
+        print("no orders")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from ._espa import Order
+
+    order = Order(args.orderid)
+    items = order.items_frame()
+    print(f"{order.orderid}: {order.status}")
+    print(items[["name", "status", "completion_date"]].to_string(index=False) if len(items) else "no items")
+    return 0
+
+
+def _wait(args: argparse.Namespace) -> int:
+    from ._espa import Order
+
+    order = Order(args.orderid).wait(poll=args.poll, timeout=args.timeout)
+    counts = order.items_frame().status.value_counts()
+    print(f"{order.orderid}: " + ", ".join(f"{n} {state}" for state, n in counts.items()))
+    return 0
+
+
+def _download(args: argparse.Namespace) -> int:
+    if args.order:
+        from ._espa import Order
+
+        paths = Order(args.order).download_all_complete(args.out, unpack=args.unpack, workers=args.workers)
+    else:
+        from ._m2m import Usgs
+
+        with Usgs() as usgs:
+            paths = usgs.download(read_frame(args.scenes), args.out, bands=args.bands, workers=args.workers)
+    for path in paths:
+        print(path)
+    return 0
+
+
 def write_frame(frame, path: Path) -> None:
     """Write search results in the format the file extension names."""
     suffix = path.suffix.lower()
@@ -89,8 +198,9 @@ def main(argv: list[str] | None = None) -> int:
 
             run_demo(args.out)
             return 0
-        if args.command == "search":
-            return _search(args)
+        commands = {"search": _search, "order": _order, "orders": _orders, "status": _status, "wait": _wait, "download": _download}
+        if args.command in commands:
+            return commands[args.command](args)
         from .emulator.__main__ import run
 
         return run(args)

@@ -1,5 +1,5 @@
-"""Helpers of lsru 0.6.2 kept under their names: ``bounds``, ``geom_from_metadata``, ``is_valid`` and
-``parse_id``."""
+"""Helpers of lsru 0.6.2 kept under their names: ``bounds``, ``geom_from_metadata``, ``is_valid``,
+``url_retrieve`` and ``url_retrieve_and_unpack``, plus ``parse_id``."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from typing import Any
 import shapely
 from shapely.geometry import mapping, shape
 
+from ._download import url_retrieve, url_retrieve_and_unpack
 from ._ids import is_valid, parse_id
 from .exceptions import InvalidInputError
 
-__all__ = ["bounds", "geom_from_metadata", "is_valid", "parse_id"]
+__all__ = ["bounds", "geom_from_metadata", "is_valid", "parse_id", "url_retrieve", "url_retrieve_and_unpack"]
 
 
 def bounds(geom: Any) -> tuple[float, float, float, float]:

@@ -19,9 +19,11 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._browse import BrowseService
 from ._espa import EspaService
 from ._files import FileHost
 from ._m2m import API_PREFIX, M2MService
+from ._m2m_downloads import DdsHost
 from ._server import Clock, EmulatorHTTPServer, Fault, Faults, RequestLog
 
 __all__ = ["Emulator", "EmulatorOptions", "User", "Fault"]
@@ -57,6 +59,10 @@ class EmulatorOptions:
         Days after completion when an ESPA order is purged (files removed, URLs blanked).
     open_unit_limit : int
         Open ESPA items a user may have at once (10,000 on the real service).
+    m2m_prepare_seconds : float
+        Emulated seconds an M2M bundle download is "preparing" before its URL works.
+    download_limit_recent, download_limit_pending : int
+        M2M download-request limits per user (15,000 in 15 minutes and 20,000 pending on the real service).
     cache_dir : Path or None
         Where generated products are kept; a temporary folder by default.
     """
@@ -69,6 +75,9 @@ class EmulatorOptions:
     unavailable_rate: float = 0.0
     purge_days: float = 10.0
     open_unit_limit: int = 10_000
+    m2m_prepare_seconds: float = 30.0
+    download_limit_recent: int = 15_000
+    download_limit_pending: int = 20_000
     cache_dir: Path | None = None
 
 
@@ -102,10 +111,14 @@ class Emulator:
         self.m2m = M2MService(self)
         self.m2m.base_url = self.url + "/"
         self.files = FileHost(self)
+        self.dds = DdsHost(self)
         self.espa = EspaService(self)
         self.server.route(API_PREFIX, "m2m", self.m2m.handle, lambda rest: rest.strip("/").partition("/")[2] or rest.strip("/"))
         self.server.route("/api", "espa", self.espa.handle, self.espa.endpoint_of)
         self.server.route(FileHost.PREFIX, "download", self.files.handle, self.files.endpoint_of)
+        self.server.route(DdsHost.PREFIX, "download", self.dds.handle, self.dds.endpoint_of)
+        self.browse = BrowseService(self)
+        self.server.route("/gen-browse", "browse", self.browse.handle, self.browse.endpoint_of)
         self._thread: threading.Thread | None = None
 
     @property
@@ -148,6 +161,7 @@ class Emulator:
         self.m2m.reset()
         self.espa.reset()
         self.files.reset()
+        self.dds.reset()
         self.faults.clear()
         self.log.clear()
 

@@ -30,6 +30,7 @@ import numpy as np
 import shapely
 
 from . import _catalogue as cat
+from ._m2m_downloads import DownloadFailure, Downloads
 from ._server import Request, Response
 from ._wrs2 import grid
 
@@ -75,10 +76,12 @@ class M2MService:
     def __init__(self, emulator) -> None:
         self.emulator = emulator
         self.state = M2MState()
+        self.downloads = Downloads(emulator)
         self.base_url = ""
 
     def reset(self) -> None:
         self.state = M2MState()
+        self.downloads.reset()
 
     # -- envelope -------------------------------------------------------------------------------------
     def _envelope(self, data: object, session: Session | None, code: str | None = None, message: str | None = None) -> Response:
@@ -149,7 +152,7 @@ class M2MService:
                 return self._envelope(None, session, fault.code, fault.message or f"Emulated {fault.code}")
             try:
                 return self._envelope(handler(self, payload, session), session)
-            except M2MFailure as failure:
+            except (M2MFailure, DownloadFailure) as failure:
                 return self._envelope(None, session, failure.code, failure.message)
         finally:
             with self.state.lock:
@@ -361,6 +364,30 @@ class M2MService:
         ids = scenes.display_ids() if id_type.lower() == "displayid" else scenes.entity_ids()
         return scenes.take(np.flatnonzero(np.array(ids, dtype=object) == wanted))
 
+    # -- downloads --------------------------------------------------------------------------------------
+    def _download_options(self, payload: dict, session: Session) -> list[dict]:
+        dataset = self._require_dataset(payload)
+        if payload.get("listId"):
+            raise M2MFailure("INPUT_PARAMETER_INVALID", "listId is not supported by this service; pass entityIds")
+        ids = payload.get("entityIds")
+        if isinstance(ids, str):
+            ids = [i for i in ids.split(",") if i]  # the docs allow a comma-separated string
+        if not isinstance(ids, list) or not ids:
+            raise M2MFailure("INPUT_PARAMETER_REQUIRED", "entityIds is required")
+        scenes = []
+        for entity_id in ids:
+            found = self._lookup(dataset, str(entity_id), "entityId")
+            if len(found):
+                scenes.append((str(entity_id), found.display_ids()[0]))
+        return self.downloads.options(dataset, scenes, bool(payload.get("includeSecondaryFileGroups")))
+
+    def _download_request(self, payload: dict, session: Session) -> dict:
+        request_id = next(self.state.request_ids)
+        return self.downloads.request(payload, session.username, session.contact_id, request_id, self._lookup)
+
+    def _download_retrieve(self, payload: dict, session: Session) -> dict:
+        return self.downloads.retrieve(payload, session.username)
+
     ENDPOINTS = {
         "login-token": None,  # handled before authentication
         "logout": _logout,
@@ -370,6 +397,9 @@ class M2MService:
         "dataset": _dataset,
         "scene-search": _scene_search,
         "scene-metadata": _scene_metadata,
+        "download-options": _download_options,
+        "download-request": _download_request,
+        "download-retrieve": _download_retrieve,
     }
 
 

@@ -247,6 +247,6 @@ def test_bandwidth_is_capped_per_connection(emu, tmp_path):
         sizes = list(pool.map(lambda u: len(requests.get(u).content), urls))
     three = time.perf_counter() - started
     assert sizes == [200_000] * 3
-    assert 0.45 <= one <= 0.8  # 200 kB at 400 kB/s
-    assert three <= 0.8  # three connections, each at the full cap
+    assert 0.45 <= one <= 1.0  # 200 kB at 400 kB/s
+    assert three <= 1.0  # three connections, each at the full cap (a shared cap would take 1.5 s)
     assert emu.log.bytes_sent("download") == 800_000
