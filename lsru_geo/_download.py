@@ -32,7 +32,7 @@ from urllib.parse import unquote, urlsplit
 import urllib3.exceptions  # the body is read from requests' urllib3 response (see _body)
 
 from . import _archive
-from ._http import _CONNECTION_ERRORS, HttpClient, RetryPolicy, retry_after_seconds
+from ._http import CONNECTION_ERRORS, HttpClient, RetryPolicy, retry_after_seconds
 from .exceptions import (
     ApiError,
     ChecksumError,
@@ -113,7 +113,7 @@ class DownloadReport:
     failed : dict
         URL -> reason, for files that could not be downloaded and verified.
     bytes : int
-        Body bytes received in this call (discarded ones included).
+        Bytes of the files received in this call (discarded ones included; ``.md5`` files not counted).
     seconds : float
         Wall time of the call.
     paths : list of Path
@@ -704,7 +704,7 @@ def _body(response: Any) -> Iterator[bytes]:
             if not chunk:
                 return
             yield chunk
-    except (OSError, urllib3.exceptions.HTTPError, *_CONNECTION_ERRORS) as error:
+    except (OSError, urllib3.exceptions.HTTPError, *CONNECTION_ERRORS) as error:
         raise TransportError(type(error).__name__) from None
 
 
@@ -714,7 +714,7 @@ def _read_text(client: HttpClient, url: str) -> str:
         _raise_for_status(response, url)
         try:
             return response.content.decode("ascii", "replace")
-        except _CONNECTION_ERRORS as error:
+        except CONNECTION_ERRORS as error:
             raise TransportError(f"{url}: connection dropped while reading ({type(error).__name__})") from None
 
 

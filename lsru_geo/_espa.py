@@ -426,7 +426,7 @@ class Order:
         report = download_files(requests_, folder, workers=workers, overwrite=overwrite, check_complete=check_complete, progress=progress)
         log.info("order %s: %s", self.orderid, report.summary())
         if unpack:
-            for tarball in report.paths:
+            for tarball in dict.fromkeys(report.paths):  # a file asked for twice is listed twice
                 _archive.extract_tarball(tarball, folder, overwrite=overwrite)
                 tarball.unlink()
         report.raise_for_failures()

@@ -25,7 +25,7 @@ log = logging.getLogger("lsru_geo.http")
 
 USER_AGENT = f"lsru_geo/{__version__} (+https://pypi.org/project/lsru-geo/) python-requests/{requests.__version__}"
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
-_CONNECTION_ERRORS = (
+CONNECTION_ERRORS = (
     requests.ConnectionError,
     requests.Timeout,
     requests.exceptions.ChunkedEncodingError,
@@ -123,7 +123,7 @@ class HttpClient:
         started = time.perf_counter()
         try:
             response = self.session.request(method, url, **kwargs)
-        except _CONNECTION_ERRORS as error:
+        except CONNECTION_ERRORS as error:
             log.debug("%s %s failed: %s", method, url, type(error).__name__)
             raise TransportError(f"{self.service}: {method} {url} failed: {type(error).__name__}") from None
         log.debug("%s %s -> %s in %.3fs", method, url, response.status_code, time.perf_counter() - started)
@@ -157,7 +157,7 @@ class HttpClient:
                 response = self.send(method, url, **kwargs)
                 try:
                     return parse(response)
-                except _CONNECTION_ERRORS as error:
+                except CONNECTION_ERRORS as error:
                     raise TransportError(f"{self.service}: {url}: connection dropped while reading: {type(error).__name__}") from None
             except (ApiError, TransportError) as error:
                 attempt = next(retries, None)

@@ -327,15 +327,16 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self._answer(request, response, None)
 
     def _drop(self, request: Request, why: str, entry: LogEntry | None = None) -> None:
+        # logged before the socket closes, so a client that saw the drop always finds it in the log
+        if entry is None:
+            self.server.log.add(LogEntry(time.time(), request.service, request.endpoint, request.method, 0, 0, why))
+        else:
+            entry.fault = why
         self.close_connection = True
         try:
             self.connection.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
-        if entry is None:
-            self.server.log.add(LogEntry(time.time(), request.service, request.endpoint, request.method, 0, 0, why))
-        else:
-            entry.fault = why
 
     def _answer(self, request: Request, response: Response, fault: str | None, cut_after: int | None = None) -> None:
         # the entry is logged before anything is sent and counts bytes before writing them, so a client that has
