@@ -7,6 +7,7 @@ they are called on; those that select scenes return a new frame with the same in
 
 from __future__ import annotations
 
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -101,7 +102,7 @@ class LsruAccessor:
         --------
         >>> from shapely.geometry import box
         >>> from lsru_geo import Usgs
-        >>> scenes = Usgs().search("landsat_ot_c2_l2", bbox=(3.5, 43.4, 4.0, 44.0), begin="2019-06-01", end="2019-06-30")
+        >>> scenes = Usgs().search("landsat_ot_c2_l2", bbox=(3.5, 43.4, 4, 44), begin="2019-06-01", end="2019-06-30")
         >>> inside = scenes.lsru.intersecting(box(3.6, 43.5, 3.9, 43.9))
         >>> len(inside) <= len(scenes), inside.crs == scenes.crs
         (True, True)
@@ -148,7 +149,7 @@ class LsruAccessor:
         --------
         >>> from shapely.geometry import box
         >>> from lsru_geo import Usgs
-        >>> scenes = Usgs().search("landsat_ot_c2_l2", bbox=(3.5, 43.4, 4.0, 44.0), begin="2019-06-01", end="2019-06-30")
+        >>> scenes = Usgs().search("landsat_ot_c2_l2", bbox=(3.5, 43.4, 4, 44), begin="2019-06-01", end="2019-06-30")
         >>> table = scenes.lsru.coverage(box(3.6, 43.5, 3.9, 43.9))
         >>> list(table.columns)
         ['coverage', 'period', 'period_coverage']
@@ -162,10 +163,13 @@ class LsruAccessor:
         unions = _coverage.group_fractions(pieces, codes, area)
         union = np.where(codes >= 0, unions[np.maximum(codes, 0)] if len(unions) else np.nan, np.nan)
         return pd.DataFrame(
-            {"coverage": area.fraction(pieces), "period": periods.array, "period_coverage": union}, index=self._frame.index
+            {"coverage": area.fraction(pieces), "period": periods.array, "period_coverage": union},
+            index=self._frame.index,
         )
 
-    def best(self, aoi: Any, per: str = "month", *, max_cloud: float | None = None, min_coverage: float = 0.99) -> gpd.GeoDataFrame:
+    def best(
+        self, aoi: Any, per: str = "month", *, max_cloud: float | None = None, min_coverage: float = 0.99
+    ) -> gpd.GeoDataFrame:
         """Pick, for each period, the least cloudy scenes that together cover the AOI.
 
         Within each period the scenes are visited from the least to the most cloudy (ties: larger coverage
@@ -203,7 +207,7 @@ class LsruAccessor:
         --------
         >>> from shapely.geometry import box
         >>> from lsru_geo import Usgs
-        >>> scenes = Usgs().search("landsat_ot_c2_l2", bbox=(3.5, 43.4, 4.0, 44.0), begin="2019-06-01", end="2019-09-30")
+        >>> scenes = Usgs().search("landsat_ot_c2_l2", bbox=(3.5, 43.4, 4, 44), begin="2019-06-01", end="2019-09-30")
         >>> picks = scenes.lsru.best(box(3.6, 43.5, 3.9, 43.9), per="month", max_cloud=80)
         >>> complete = picks[picks.period_coverage >= 0.99]
         """
@@ -215,14 +219,16 @@ class LsruAccessor:
         periods = _coverage.period_labels(self._column("acquired").to_numpy(), per)
         pieces = area.clip(self._lonlat())
         fractions = area.fraction(pieces)
-        table = pd.DataFrame({
-            "position": np.arange(len(pieces)),
-            "period": periods.array,
-            "cloud": cloud,
-            "coverage": fractions,
-            "acquired": pd.to_datetime(self._column("acquired").to_numpy(), errors="coerce"),
-            "display_id": self._frame["display_id"].astype(str).to_numpy(),
-        })
+        table = pd.DataFrame(
+            {
+                "position": np.arange(len(pieces)),
+                "period": periods.array,
+                "cloud": cloud,
+                "coverage": fractions,
+                "acquired": pd.to_datetime(self._column("acquired").to_numpy(), errors="coerce"),
+                "display_id": self._frame["display_id"].astype(str).to_numpy(),
+            }
+        )
         usable = (table["coverage"] > 0) & table["period"].notna()
         if max_cloud is not None:
             usable &= table["cloud"] <= max_cloud  # NaN (unknown) compares False: left out
@@ -286,8 +292,11 @@ class LsruAccessor:
                 weights = np.where(cloud <= max_cloud, weights, 0.0)
         values, x, y = _coverage.observation_grid(area.clip(self._lonlat()), weights, area, resolution)
         wkt = area.crs.to_wkt()
-        name = "expected clear observations" if weighted else (
-            f"observations with cloud cover <= {max_cloud:g}%" if max_cloud is not None else "observations")
+        name = (
+            "expected clear observations"
+            if weighted
+            else (f"observations with cloud cover <= {max_cloud:g}%" if max_cloud is not None else "observations")
+        )
         return xr.DataArray(
             values,
             dims=("y", "x"),
@@ -347,7 +356,9 @@ class LsruAccessor:
 
         return plot_timeline(self._frame, ax, by=by, **kwargs)
 
-    def browse(self, n: int | None = 6, *, size: str = "rrb", ax: Any = None, ncols: int | None = None, timeout: float = 30.0) -> np.ndarray:
+    def browse(
+        self, n: int | None = 6, *, size: str = "rrb", ax: Any = None, ncols: int | None = None, timeout: float = 30.0
+    ) -> np.ndarray:
         """Fetch and show the browse images (LandsatLook quick-looks) of the first ``n`` scenes.
 
         See :func:`lsru_geo.plotting.plot_browse`. Needs matplotlib.
@@ -366,8 +377,10 @@ class LsruAccessor:
 
         return plot_browse(self._frame, n, size=size, ax=ax, ncols=ncols, timeout=timeout)
 
-    def explore(self, aoi: Any = None, column: str | None = "cloud_cover", *, m: folium.Map | None = None, **kwargs: Any) -> folium.Map:
-        """An interactive folium map of the footprints (and the AOI), through :meth:`GeoDataFrame.explore`.
+    def explore(
+        self, aoi: Any = None, column: str | None = "cloud_cover", *, m: folium.Map | None = None, **kwargs: Any
+    ) -> folium.Map:
+        """Map the footprints (and the AOI) interactively with folium, through :meth:`GeoDataFrame.explore`.
 
         Parameters
         ----------
@@ -387,21 +400,25 @@ class LsruAccessor:
         Raises
         ------
         ImportError
-            When folium is not installed (``pip install 'lsru-geo[explore]'``).
+            When folium, mapclassify or matplotlib is not installed (``pip install 'lsru-geo[explore]'``).
         """
-        try:
-            import folium  # noqa: F401  (geopandas needs it; importing it here gives a clearer message)
-        except ImportError:
+        missing = [name for name in ("folium", "mapclassify", "matplotlib") if importlib.util.find_spec(name) is None]
+        if missing:  # geopandas would say so too, but not how to get them with lsru_geo
             raise ImportError(
-                "gdf.lsru.explore() needs folium (and mapclassify for classified colours); "
+                f"gdf.lsru.explore() needs folium, mapclassify and matplotlib ({', '.join(missing)} missing); "
                 "install them with: pip install 'lsru-geo[explore]'  (or: pip install folium mapclassify matplotlib)"
-            ) from None
+            )
         frame = self._geoframe()
         if column is not None and column not in frame.columns:
             raise InvalidInputError(f"column must be None or one of {list(frame.columns)}; got {column!r}")
         tooltip = [c for c in ("display_id", "acquired", "cloud_cover", "path", "row") if c in frame.columns]
-        options = {"tooltip": tooltip, "cmap": "viridis_r" if column == "cloud_cover" else "viridis",
-                   "style_kwds": {"fillOpacity": 0.3, "weight": 1}, "name": "scenes", **kwargs}
+        options = {
+            "tooltip": tooltip,
+            "cmap": "viridis_r" if column == "cloud_cover" else "viridis",
+            "style_kwds": {"fillOpacity": 0.3, "weight": 1},
+            "name": "scenes",
+            **kwargs,
+        }
         m = frame.explore(column=column, m=m, **options)
         if aoi is not None:
             from .plotting import _aoi_in
@@ -416,11 +433,13 @@ class LsruAccessor:
 
         frame = self._frame
         if not isinstance(frame, gpd.GeoDataFrame) or frame._geometry_column_name not in frame.columns:
-            raise InvalidInputError("this needs a GeoDataFrame of footprints, as Usgs.search() returns; got a plain DataFrame")
+            raise InvalidInputError(
+                "this needs a GeoDataFrame of footprints, as Usgs.search() returns; got a plain DataFrame"
+            )
         return frame
 
     def _lonlat(self) -> np.ndarray:
-        """The footprints in EPSG:4326 as an object array (a frame without a CRS is taken as lon/lat)."""
+        """Return the footprints in EPSG:4326 as an object array (a frame without a CRS is taken as lon/lat)."""
         geometry = self._geoframe().geometry
         if geometry.crs is not None and geometry.crs.to_epsg() != 4326:
             geometry = geometry.to_crs(4326)

@@ -79,7 +79,9 @@ class Aoi:
         ok[ok] = ~shapely.is_empty(geoms[ok])
         if not ok.any():
             return out
-        projected = shapely.transform(shapely.segmentize(geoms[ok], SEGMENT_DEGREES), self._project_xy, interleaved=False)
+        projected = shapely.transform(
+            shapely.segmentize(geoms[ok], SEGMENT_DEGREES), self._project_xy, interleaved=False
+        )
         finite = np.isfinite(shapely.bounds(projected)).all(axis=1)
         projected[~finite] = None  # beyond the projection's reach: cannot touch the AOI (see candidates)
         broken = finite & ~shapely.is_valid(projected)
@@ -166,12 +168,16 @@ def prepare_aoi(aoi: Any) -> Aoi:
     if crs_in == _LONLAT:
         vertices = shapely.get_coordinates(source)
     else:
-        vertices = np.column_stack(Transformer.from_crs(crs_in, _LONLAT, always_xy=True).transform(*shapely.get_coordinates(source).T))
+        vertices = np.column_stack(
+            Transformer.from_crs(crs_in, _LONLAT, always_xy=True).transform(*shapely.get_coordinates(source).T)
+        )
     centre, radius = _spherical_centre(vertices)
     if radius > MAX_LAEA_RADIUS:
         crs, source, crs_in, radius = _WORLD_EQUAL_AREA, shapely.segmentize(lonlat, SEGMENT_DEGREES), _LONLAT, math.inf
     else:
-        crs = CRS.from_proj4(f"+proj=laea +lat_0={centre[1]:.6f} +lon_0={centre[0]:.6f} +x_0=0 +y_0=0 +datum=WGS84 +units=m +no_defs")
+        crs = CRS.from_proj4(
+            f"+proj=laea +lat_0={centre[1]:.6f} +lon_0={centre[0]:.6f} +x_0=0 +y_0=0 +datum=WGS84 +units=m +no_defs"
+        )
     to_crs = Transformer.from_crs(crs_in, crs, always_xy=True)
     geometry = shapely.transform(source, lambda x, y: to_crs.transform(x, y), interleaved=False)
     dimension = int(shapely.get_dimensions(lonlat))  # of a collection: its highest part's
@@ -187,14 +193,14 @@ def prepare_aoi(aoi: Any) -> Aoi:
 
 
 def check_per(per: Any) -> str:
-    """A period name of :data:`PERIODS`."""
+    """Return ``per`` if it is a period name of :data:`PERIODS`."""
     if not isinstance(per, str) or per not in PERIODS:
         raise InvalidInputError(f"per must be one of {', '.join(map(repr, PERIODS))}; got {per!r}")
     return per
 
 
 def check_percent(value: Any, name: str) -> float | None:
-    """A percentage 0-100, or ``None``."""
+    """Return a percentage 0-100 as a float, or ``None``."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= float(value) <= 100:
@@ -203,14 +209,14 @@ def check_percent(value: Any, name: str) -> float | None:
 
 
 def check_fraction(value: Any, name: str) -> float:
-    """A fraction in (0, 1]."""
+    """Return a fraction in (0, 1] as a float."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < float(value) <= 1:
         raise InvalidInputError(f"{name} must be a fraction greater than 0 and at most 1; got {value!r}")
     return float(value)
 
 
 def period_labels(acquired: Any, per: str) -> pd.Series:
-    """The period (``pandas.Period``, NaT when the date is unknown) of each acquisition time.
+    """Return the period (``pandas.Period``, NaT when the date is unknown) of each acquisition time.
 
     Time-zone aware times are taken in UTC, the time Landsat product ids use.
     """
@@ -305,12 +311,13 @@ def observation_grid(
     width, height = max(1, math.ceil((maxx - minx) / resolution)), max(1, math.ceil((maxy - miny) / resolution))
     if width * height > MAX_PIXELS:
         raise InvalidInputError(
-            f"resolution {resolution!r} m gives {width} x {height} pixels over this aoi; at most {MAX_PIXELS:,} are allowed"
+            f"resolution {resolution!r} m gives {width} x {height} pixels over this aoi; "
+            f"at most {MAX_PIXELS:,} are allowed"
         )
     x = minx + (np.arange(width) + 0.5) * resolution
     y = maxy - (np.arange(height) + 0.5) * resolution
     values = np.zeros((height, width))
-    for piece, weight in zip(pieces, weights):
+    for piece, weight in zip(pieces, weights, strict=True):
         if piece is None or piece.is_empty or not weight:
             continue
         left, bottom, right, top = piece.bounds  # only test the pixels under the piece's box
@@ -361,7 +368,7 @@ def _objects(geoms: Any) -> np.ndarray:
 
 
 def _source_geometry(aoi: Any, lonlat: shapely.Geometry) -> tuple[shapely.Geometry, CRS]:
-    """The AOI in its own CRS when that CRS is projected (densified), else the densified lon/lat geometry."""
+    """Return the AOI in its own CRS when that CRS is projected (densified), else the densified lon/lat one."""
     crs = getattr(aoi, "crs", None)
     if crs is not None and hasattr(aoi, "to_crs") and not CRS(crs).is_geographic:
         values = aoi.geometry.values if hasattr(aoi, "geometry") else aoi.values
@@ -395,7 +402,11 @@ def _angular_distance(lon1: Any, lat1: Any, lon2: Any, lat2: Any) -> np.ndarray:
 
 def _keep_dimension(geometry: shapely.Geometry | None, dimension: int) -> shapely.Geometry | None:
     """Only the parts of ``geometry`` of the given dimension (make_valid and intersections mix them)."""
-    if geometry is None or geometry.is_empty or shapely.get_dimensions(geometry) == dimension and shapely.get_type_id(geometry) != 7:
+    if (
+        geometry is None
+        or geometry.is_empty
+        or (shapely.get_dimensions(geometry) == dimension and shapely.get_type_id(geometry) != 7)
+    ):
         return geometry
     parts = shapely.get_parts(geometry)
     while (shapely.get_type_id(parts) >= 4).any():  # multi-parts and nested collections: flatten once more

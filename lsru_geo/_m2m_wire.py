@@ -223,7 +223,9 @@ def _footprints(coverages: list[Coverage | None]) -> np.ndarray:
             table = None  # not all 5-point single rings: take the general path below
         if table is not None and table.num_rows == len(simple) and table.num_columns == 10:
             flat = np.column_stack([column.to_numpy() for column in table.columns])
-            geometries[simple] = shapely.polygons(flat.reshape(-1, 5, 2))
+            count = len(simple)  # one 5-point ring per polygon: the ragged constructor skips per-ring checks
+            offsets = (np.arange(0, 5 * count + 1, 5), np.arange(count + 1))
+            geometries[simple] = shapely.from_ragged_array(shapely.GeometryType.POLYGON, flat.reshape(-1, 2), offsets)
         else:
             simple = []
     rest = np.setdiff1d(np.arange(n), simple)

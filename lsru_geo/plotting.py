@@ -2,7 +2,7 @@
 
 Every function draws with matplotlib and returns what it drew on (an ``Axes``, or an array of them), so the
 figure can be styled further or saved. matplotlib is imported inside the functions, never by
-``import lsru_geo`` (install it with ``pip install 'lsru-geo[plot]'``). The same plots are available on
+``import lsru_geo`` (it is a dependency, imported only when a plot is drawn). The same plots are available on
 search results as ``gdf.lsru.plot()``, ``gdf.lsru.plot_observations()``, ``gdf.lsru.plot_timeline()``
 and ``gdf.lsru.browse()``.
 """
@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
     from matplotlib.axes import Axes
 
-__all__ = ["plot_footprints", "plot_observations", "plot_timeline", "plot_browse", "fetch_browse", "BROWSE_SIZES"]
+__all__ = ["BROWSE_SIZES", "fetch_browse", "plot_browse", "plot_footprints", "plot_observations", "plot_timeline"]
 
 #: ``size`` values of LandsatLook browse URLs: ``rrb`` (about 1,000 px) and ``thumb`` (about 200 px).
 BROWSE_SIZES = ("rrb", "thumb")
@@ -75,9 +75,8 @@ def plot_footprints(
     -------
     matplotlib.axes.Axes
     """
-    import matplotlib.pyplot as plt
-
     import geopandas as gpd
+    import matplotlib.pyplot as plt
 
     frame = _require_geoframe(frame)
     if not isinstance(column, str) or (column != "count" and column not in frame.columns):
@@ -91,20 +90,49 @@ def plot_footprints(
         faces, counts = _coverage.overlap_faces(frame.geometry.values, clip)
         drawn = gpd.GeoDataFrame({"scenes": counts}, geometry=faces, crs=frame.crs)
         if len(drawn):
-            drawn.plot(column="scenes", ax=ax, cmap=cmap or "viridis", alpha=max(alpha, 0.7), legend=legend,
-                       legend_kwds={"label": "overlapping scenes"} if legend else None, edgecolor="none", **kwargs)
-        frame.boundary.plot(ax=ax, color="0.3", linewidth=0.4)
+            drawn.plot(
+                column="scenes",
+                ax=ax,
+                cmap=cmap or "viridis",
+                alpha=max(alpha, 0.7),
+                legend=legend,
+                legend_kwds={"label": "overlapping scenes"} if legend else None,
+                edgecolor="none",
+                **kwargs,
+            )
+        if len(frame):
+            frame.boundary.plot(ax=ax, color="0.3", linewidth=0.4)
     else:
         # draw the cloudiest first, so that the clearest scenes end up on top
         drawn = frame.sort_values(column, ascending=False, na_position="first") if column == "cloud_cover" else frame
+        values = drawn[column]
+        if isinstance(values.dtype, pd.PeriodDtype) or pd.api.types.is_datetime64_any_dtype(values):
+            drawn = drawn.assign(**{column: values.astype(str)})  # geopandas colours dates as categories only
         numeric = pd.api.types.is_numeric_dtype(drawn[column])
         extra = {"legend_kwds": {"label": _label(column)}} if legend and numeric else {}
-        drawn.plot(column=column, ax=ax, cmap=cmap or ("viridis_r" if column == "cloud_cover" else "viridis"),
-                   alpha=alpha, edgecolor="0.2", linewidth=0.5, legend=legend,
-                   missing_kwds={"color": "lightgrey", "label": "unknown"}, **extra, **kwargs)
+        if len(drawn):
+            drawn.plot(
+                column=column,
+                ax=ax,
+                cmap=cmap or ("viridis_r" if column == "cloud_cover" else "viridis"),
+                alpha=alpha,
+                edgecolor="0.2",
+                linewidth=0.5,
+                legend=legend,
+                missing_kwds={"color": "lightgrey", "label": "unknown"},
+                **extra,
+                **kwargs,
+            )
     if outline is not None:
         outline.plot(ax=ax, **_AOI_STYLE)
-    ax.set_title(f"{len(frame)} scene{'s' if len(frame) != 1 else ''}" + (" over the AOI" if outline is not None else ""))
+        if column == "count":  # the faces are clipped to the AOI: frame it, with the footprints around as context
+            left, bottom, right, top = outline.total_bounds
+            margin = 0.25 * max(right - left, top - bottom)
+            ax.set_xlim(left - margin, right + margin)
+            ax.set_ylim(bottom - margin, top + margin)
+    ax.set_title(
+        f"{len(frame)} scene{'s' if len(frame) != 1 else ''}" + (" over the AOI" if outline is not None else "")
+    )
     _label_axes(ax, frame.crs)
     return ax
 
@@ -173,6 +201,7 @@ def plot_timeline(
     -------
     matplotlib.axes.Axes
     """
+    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
     for name, value in (("by", by), ("color", color)):
@@ -191,11 +220,23 @@ def plot_timeline(
         values = pd.to_numeric(frame[color], errors="coerce")
         coloured = known & values.notna()
         grey = known & values.isna()
-        dots = ax.scatter(when[coloured], rows[coloured], c=values[coloured], cmap=cmap, vmin=0,
-                          vmax=100 if color == "cloud_cover" else None, s=kwargs.pop("s", 40), edgecolors="0.2",
-                          linewidths=0.4, zorder=3, **kwargs)
+        dots = ax.scatter(
+            when[coloured],
+            rows[coloured],
+            c=values[coloured],
+            cmap=cmap,
+            vmin=0,
+            vmax=100 if color == "cloud_cover" else None,
+            s=kwargs.pop("s", 40),
+            edgecolors="0.2",
+            linewidths=0.4,
+            zorder=3,
+            **kwargs,
+        )
         if grey.any():
-            ax.scatter(when[grey], rows[grey], c="lightgrey", s=40, edgecolors="0.2", linewidths=0.4, zorder=3, label="unknown")
+            ax.scatter(
+                when[grey], rows[grey], c="lightgrey", s=40, edgecolors="0.2", linewidths=0.4, zorder=3, label="unknown"
+            )
             ax.legend(loc="upper right", fontsize="small")
         if coloured.any():
             ax.figure.colorbar(dots, ax=ax, label=_label(color), pad=0.01)
@@ -206,11 +247,15 @@ def plot_timeline(
     ax.grid(axis="x", alpha=0.3)
     ax.set_xlabel("acquisition date")
     ax.set_title(f"{int(known.sum())} acquisitions")
-    ax.figure.autofmt_xdate()
+    locator = mdates.AutoDateLocator()  # concise labels need no rotation, which would touch the user's other axes
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     return ax
 
 
-def fetch_browse(url: str, *, size: str | None = None, timeout: float = 30.0, client: HttpClient | None = None) -> np.ndarray:
+def fetch_browse(
+    url: str, *, size: str | None = None, timeout: float = 30.0, client: HttpClient | None = None
+) -> np.ndarray:
     """Download one browse image (PNG or JPEG) and return it as an array.
 
     Parameters
@@ -316,16 +361,18 @@ def plot_browse(
     if axes_given is None:
         columns = ncols or min(4, len(images))
         nrows = -(-len(images) // columns)
-        fig, grid = plt.subplots(nrows, columns, figsize=(3.6 * columns, 3.8 * nrows), squeeze=False)
-        for extra in grid.ravel()[len(images):]:
+        _, grid = plt.subplots(
+            nrows, columns, figsize=(3.8 * columns, 4.0 * nrows), squeeze=False, layout="constrained"
+        )
+        for extra in grid.ravel()[len(images) :]:
             extra.set_axis_off()
         axes = grid.ravel()[: len(images)]
     else:
         axes = axes_given[: len(images)]
-    for axis, image, (_, row) in zip(axes, images, rows.iterrows()):
+    for axis, image, (_, row) in zip(axes, images, rows.iterrows(), strict=True):
         axis.imshow(image)
         axis.set_axis_off()
-        axis.set_title(_browse_title(row), fontsize="small")
+        axis.set_title(_browse_title(row), fontsize=7.5)
     return np.asarray(axes, dtype=object)
 
 
@@ -335,20 +382,20 @@ def plot_browse(
 def _require_geoframe(frame: Any) -> gpd.GeoDataFrame:
     import geopandas as gpd
 
-    if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame.columns:
+    if not isinstance(frame, gpd.GeoDataFrame) or frame._geometry_column_name not in frame.columns:
         raise InvalidInputError("this needs a GeoDataFrame with footprint geometries, as Usgs.search() returns")
     return frame
 
 
 def _aoi_in(aoi: Any, crs: Any) -> gpd.GeoSeries:
-    """The AOI as a one-row GeoSeries in ``crs`` (taken from its own CRS when it has one)."""
+    """Return the AOI as a one-row GeoSeries in ``crs`` (taken from its own CRS when it has one)."""
     import geopandas as gpd
 
-    to_geometry(aoi)  # the same checks, and errors, as everywhere else
+    lonlat = to_geometry(aoi)  # the same checks, and errors, as everywhere else
     if hasattr(aoi, "to_crs") and getattr(aoi, "crs", None) is not None:
-        series = gpd.GeoSeries([aoi.union_all()], crs=aoi.crs)
+        series = gpd.GeoSeries([aoi.union_all()], crs=aoi.crs)  # from its own CRS: no detour through lon/lat
     else:
-        series = gpd.GeoSeries([to_geometry(aoi)], crs=4326)
+        series = gpd.GeoSeries([lonlat], crs=4326)
     return series.to_crs(crs) if crs is not None else series.set_crs(None, allow_override=True)
 
 
@@ -375,7 +422,7 @@ def _with_size(url: str, size: str) -> str:
 
 
 def _browse_bytes(response: Any, url: str) -> bytes:
-    """The image bytes of a browse answer, or the typed error its status describes."""
+    """Return the image bytes of a browse answer, or raise the typed error its status describes."""
     status = response.status_code
     fields = {"service": "browse", "status": status, "url": url}
     if status >= 400:

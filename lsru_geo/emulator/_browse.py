@@ -34,7 +34,7 @@ from . import _catalogue as cat
 from ._raster import SENSORS, SceneContent
 from ._server import Request, Response
 
-__all__ = ["BrowseService", "SIZES", "encode_png", "quicklook"]
+__all__ = ["SIZES", "BrowseService", "encode_png", "quicklook"]
 
 #: ``size`` query value -> pixels across a full scene (what :class:`SceneContent` calls ``size``).
 SIZES = {"rrb": 1000, "thumb": 200}
@@ -105,7 +105,9 @@ def quicklook(facts: dict, pixels: int, today: dt.date) -> np.ndarray:
     today : datetime.date
         The emulated date, which decides whether the Level-2 twin exists yet.
     """
-    content = SceneContent(_content_id(facts, today), facts["corners"], facts["acquired"], max(facts["cloud_cover"], 0.0), pixels)
+    content = SceneContent(
+        _content_id(facts, today), facts["corners"], facts["acquired"], max(facts["cloud_cover"], 0.0), pixels
+    )
     rgb = np.stack([content.reflectance(band) for band in ("red", "green", "blue")], axis=-1)
     np.clip(rgb / WHITE_REFLECTANCE, 0.0, 1.0, out=rgb)
     image = np.round(255 * rgb**GAMMA).astype(np.uint8)
@@ -114,7 +116,7 @@ def quicklook(facts: dict, pixels: int, today: dt.date) -> np.ndarray:
 
 
 def _content_id(facts: dict, today: dt.date) -> str:
-    """The product id whose synthetic content the browse shows: the Level-2 twin when the catalogue has one.
+    """Return the product id whose synthetic content the browse shows: the Level-2 twin when the catalogue has one.
 
     ``SceneContent`` only needs the id's sensor code (for band names) and seeds the atmosphere from the whole
     id, so a Level-1 id works too; MSS ids borrow the TM sensor code of the same satellite.
@@ -142,7 +144,12 @@ def encode_png(image: np.ndarray) -> bytes:
     scanlines = np.zeros((rows, 1 + columns * channels), dtype=np.uint8)  # filter byte 0 (None) on every line
     scanlines[:, 1:] = image.reshape(rows, columns * channels)
     header = struct.pack(">IIBBBBB", columns, rows, 8, colour_type, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(scanlines.tobytes(), 6)) + _chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(scanlines.tobytes(), 6))
+        + _chunk(b"IEND", b"")
+    )
 
 
 def _chunk(tag: bytes, data: bytes) -> bytes:
