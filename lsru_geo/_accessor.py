@@ -73,7 +73,82 @@ class LsruAccessor:
         return (espa or Espa()).order(ids, products=products, **options)
 
     # -- downloading and opening ---------------------------------------------------------------------------
-    # download(), open() and open_stack() belong here (issue 6, item 3).
+
+    def download(self, path: Any, bands: list[str] | None = None, *, usgs: Any = None, **options: Any) -> pd.DataFrame:
+        """Download these scenes' Level-2 products straight from USGS (see :meth:`Usgs.download`).
+
+        Parameters
+        ----------
+        path : str or path-like
+            Folder to download into.
+        bands : list of str, optional
+            Only these files (``'red'``, ``'SR_B4'``, ``'qa_pixel'``, ...), into ``<path>/<product id>/``;
+            whole bundles (``<path>/<product id>.tar``) otherwise.
+        usgs : Usgs, optional
+            The client to use; a new, logged-in one from the default configuration otherwise.
+        **options
+            ``workers``, ``overwrite``, ``poll``, ``timeout``, ``progress``: see :meth:`Usgs.download`.
+
+        Returns
+        -------
+        DataFrame
+            A copy of the frame with a ``local_path`` column (the bundle, or the folder of band files, of each
+            row), ready for :meth:`open` and :meth:`open_stack`.
+        """
+        from pathlib import Path
+
+        from ._m2m import Usgs
+
+        client = usgs or Usgs()
+        client.download(self._frame, path, bands=bands, **options)
+        folder = Path(path)
+        located = self._frame.copy()
+        located["local_path"] = [
+            str(folder / pid if bands is not None else folder / f"{pid}.tar") for pid in self._frame["display_id"].astype(str)
+        ]
+        return located
+
+    def open(self, row: Any = None, **options: Any) -> xr.Dataset:
+        """Open one downloaded scene lazily (see :func:`lsru_geo.open_scene`).
+
+        Parameters
+        ----------
+        row : index label, optional
+            Which row; may be left out when the frame has one row.
+        **options
+            ``bands``, ``mask_and_scale``, ``chunks``.
+        """
+        from ._open import open_scene
+
+        paths = self._local_paths()
+        if row is None:
+            if len(paths) != 1:
+                raise InvalidInputError(f"the frame has {len(paths)} rows: pass row= (an index label), or use open_stack()")
+            return open_scene(paths.iloc[0], **options)
+        if row not in paths.index:
+            raise InvalidInputError(f"no row {row!r} in the frame")
+        return open_scene(paths.loc[row], **options)
+
+    def open_stack(self, **options: Any) -> xr.Dataset:
+        """Open every downloaded scene as one lazy time stack (see :func:`lsru_geo.open_stack`).
+
+        Parameters
+        ----------
+        **options
+            ``bands``, ``crs``, ``resolution``, ``bounds``, ``chunks``, ``mask_and_scale``, ``groupby``,
+            ``resampling``.
+        """
+        from ._open import open_stack
+
+        return open_stack(self._local_paths().tolist(), **options)
+
+    def _local_paths(self) -> pd.Series:
+        if "local_path" not in self._frame.columns:
+            raise InvalidInputError("the frame has no local_path column: download the scenes first with .lsru.download()")
+        paths = self._frame["local_path"].dropna()
+        if paths.empty:
+            raise InvalidInputError("no row of the frame has a local_path")
+        return paths.astype(str)
 
     # -- selection by area of interest ---------------------------------------------------------------------
 

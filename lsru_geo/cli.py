@@ -174,6 +174,8 @@ def _download(args: argparse.Namespace) -> int:
 
 def write_frame(frame, path: Path) -> None:
     """Write search results in the format the file extension names."""
+    import pandas as pd
+
     suffix = path.suffix.lower()
     if suffix == ".gpkg":
         frame.to_file(path, driver="GPKG")
@@ -182,7 +184,7 @@ def write_frame(frame, path: Path) -> None:
     elif suffix == ".parquet":
         frame.to_parquet(path)
     elif suffix == ".csv":
-        frame.assign(geometry=frame.geometry.to_wkt()).to_csv(path, index=False)
+        pd.DataFrame(frame).assign(geometry=frame.geometry.to_wkt()).to_csv(path, index=False)
     else:
         raise InvalidInputError(f"unknown output format {suffix!r}; use .gpkg, .geojson, .parquet or .csv")
 
