@@ -32,13 +32,12 @@ from urllib.parse import unquote, urlsplit
 import urllib3.exceptions  # the body is read from requests' urllib3 response (see _body)
 
 from . import _archive
-from ._http import CONNECTION_ERRORS, HttpClient, RetryPolicy, retry_after_seconds
+from ._http import CONNECTION_ERRORS, HttpClient, RetryPolicy, retry_after_seconds, status_error
 from .exceptions import (
     ApiError,
     ChecksumError,
     DownloadError,
     InvalidInputError,
-    NotFoundError,
     RateLimitError,
     ServerError,
     TransportError,
@@ -680,14 +679,7 @@ def _raise_for_status(response: Any, url: str) -> None:
     if status < 400:
         return
     message = f"GET {url}: HTTP {status} {response.reason or ''}".strip()
-    fields = {"service": "download", "status": status, "url": url}
-    if status == 429:
-        raise RateLimitError(message, retry_after=retry_after_seconds(response), **fields)
-    if status in (404, 410):
-        raise NotFoundError(message, **fields)
-    if status >= 500:
-        raise ServerError(message, **fields)
-    raise ApiError(message, **fields)
+    raise status_error(status, message, service="download", url=url, retry_after=retry_after_seconds(response))
 
 
 def _body(response: Any) -> Iterator[bytes]:

@@ -8,15 +8,8 @@ import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .exceptions import (
-    ApiError,
-    AuthenticationError,
-    InvalidInputError,
-    NotFoundError,
-    OrderRejectedError,
-    RateLimitError,
-    ServerError,
-)
+from ._http import status_error
+from .exceptions import ApiError, InvalidInputError, NotFoundError, OrderRejectedError, ServerError
 
 SERVICE = "espa"
 MAX_INPUTS = 5000  # per order, across sensors
@@ -58,18 +51,10 @@ def parse(content: bytes, status: int, url: str, retry_after: float | None = Non
     warnings = flatten_messages(messages.get("warnings")) if isinstance(messages, dict) else []
     text = "; ".join(errors or warnings) or (content[:200].decode("utf-8", "replace").strip() if body is None else "") or f"HTTP {status}"
     fields = {"service": SERVICE, "status": status, "url": url}
-    if status == 429:
-        raise RateLimitError(text, retry_after=retry_after, **fields)
-    if status in (401, 403):
-        raise AuthenticationError(text, **fields)
-    if status == 404:
-        raise NotFoundError(text, **fields)
-    if status >= 500:
-        raise ServerError(text, **fields)
     if status == 400 and errors:
         raise OrderRejectedError(text, errors=errors, **fields)
     if status >= 400:
-        raise ApiError(text, **fields)
+        raise status_error(status, text, service=SERVICE, url=url, retry_after=retry_after)
     if body is None and content:
         raise ApiError(f"the answer is not JSON: {text}", **fields)
     if isinstance(body, dict) and set(body) == {"msg"}:  # a provider exception reported with HTTP 200

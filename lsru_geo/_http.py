@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import requests
 
 from ._version import __version__
-from .exceptions import ApiError, RateLimitError, TransportError
+from .exceptions import ApiError, AuthenticationError, NotFoundError, RateLimitError, ServerError, TransportError
 
 log = logging.getLogger("lsru_geo.http")
 
@@ -69,6 +69,20 @@ def is_retryable(error: BaseException) -> bool:
     if isinstance(error, (TransportError, RateLimitError)):
         return True
     return isinstance(error, ApiError) and error.status in RETRY_STATUSES
+
+
+def status_error(status: int, message: str, *, service: str, url: str, retry_after: float | None = None) -> ApiError:
+    """The typed exception for an HTTP error status, shared by every service's answer parser."""
+    fields = {"service": service, "status": status, "url": url}
+    if status == 429:
+        return RateLimitError(message, retry_after=retry_after, **fields)
+    if status in (401, 403):
+        return AuthenticationError(message, **fields)
+    if status in (404, 410):
+        return NotFoundError(message, **fields)
+    if status >= 500:
+        return ServerError(message, **fields)
+    return ApiError(message, **fields)
 
 
 def retry_after_seconds(response: requests.Response) -> float | None:

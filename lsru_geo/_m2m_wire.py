@@ -21,7 +21,7 @@ import pyarrow.csv as pa_csv
 import shapely
 from shapely.geometry import shape
 
-from ._ids import PRODUCT_ID
+from ._http import status_error
 from .exceptions import ApiError, AuthenticationError, NotFoundError, RateLimitError, ServerError
 
 SERVICE = "m2m"
@@ -99,15 +99,7 @@ def error_for(code: str | None, message: str, status: int, url: str, retry_after
         if code in ("SERVER_ERROR", "UNKNOWN", "ENDPOINT_UNAVAILABLE", "SEARCH_UNAVAILABLE"):
             return ServerError(message, **fields)
         return ApiError(message, **fields)
-    if status == 429:
-        return RateLimitError(message, retry_after=retry_after, **fields)
-    if status in (401, 403):
-        return AuthenticationError(message, **fields)
-    if status == 404:
-        return NotFoundError(message, **fields)
-    if status >= 500:
-        return ServerError(message, **fields)
-    return ApiError(message, **fields)
+    return status_error(status, message, service=SERVICE, url=url, retry_after=retry_after)
 
 
 def unwrap(content: bytes, status: int, url: str, retry_after: float | None = None) -> Any:

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 
 from . import _coverage
-from ._http import HttpClient, RetryPolicy, retry_after_seconds
+from ._http import HttpClient, RetryPolicy, retry_after_seconds, status_error
 from ._inputs import check_positive_int, to_geometry
-from .exceptions import ApiError, InvalidInputError, NotFoundError, RateLimitError, ServerError
+from .exceptions import ApiError, InvalidInputError
 
 if TYPE_CHECKING:  # pragma: no cover
     import geopandas as gpd
@@ -427,13 +427,7 @@ def _browse_bytes(response: Any, url: str) -> bytes:
     fields = {"service": "browse", "status": status, "url": url}
     if status >= 400:
         message = f"GET {url}: HTTP {status} {response.reason or ''}".strip()
-        if status == 429:
-            raise RateLimitError(message, retry_after=retry_after_seconds(response), **fields)
-        if status in (404, 410):
-            raise NotFoundError(message, **fields)
-        if status >= 500:
-            raise ServerError(message, **fields)
-        raise ApiError(message, **fields)
+        raise status_error(status, message, service="browse", url=url, retry_after=retry_after_seconds(response))
     content = response.content
     if not content.startswith((_PNG, _JPEG)):
         kind = response.headers.get("Content-Type", "unknown type")
