@@ -44,5 +44,6 @@ def _doctest_environment(request, doctest_namespace):
     if isinstance(request.node, pytest.DoctestItem):
         request.getfixturevalue("emu")
 
+
 # `python -m` entry points run their command when imported; keep doctest collection away from them
 collect_ignore = ["lsru_geo/__main__.py", "lsru_geo/emulator/__main__.py"]

@@ -15,9 +15,8 @@ import platform
 import time
 
 import geopandas as gpd
-from shapely.geometry import shape
-
 from _emulator_process import emulator_process
+from shapely.geometry import shape
 
 QUERY = {"collection": "landsat_ot_c2_l2", "begin": "2023-01-01", "end": "2023-01-31", "max_results": 50_000}
 
@@ -58,9 +57,15 @@ def main() -> None:
             pages = []  # the raw answers, fetched the way search pages them
             while len(pages) * 10_000 < QUERY["max_results"]:
                 payload = _m2m_wire.scene_search_payload(
-                    "landsat_ot_c2_l2", spatial=None, begin=dt.date.fromisoformat(QUERY["begin"]),
-                    end=dt.date.fromisoformat(QUERY["end"]), max_cloud_cover=100, months=None,
-                    starting_number=len(pages) * 10_000 + 1, max_results=10_000, metadata_type="summary",
+                    "landsat_ot_c2_l2",
+                    spatial=None,
+                    begin=dt.date.fromisoformat(QUERY["begin"]),
+                    end=dt.date.fromisoformat(QUERY["end"]),
+                    max_cloud_cover=100,
+                    months=None,
+                    starting_number=len(pages) * 10_000 + 1,
+                    max_results=10_000,
+                    metadata_type="summary",
                 )
                 pages.append(usgs.request("scene-search", payload, decode=lambda content, *_: content))
 
@@ -69,13 +74,23 @@ def main() -> None:
     base_seconds, base = best_of(3, baseline_frame, pages)
     assert len(ours) == len(base) == n and ours.geometry.geom_equals(base.geometry).all()
     assert (ours.display_id.to_numpy() == base.displayId.to_numpy()).all()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"search end to end: {len(scenes):,} scenes of {scenes.attrs['total_hits']:,} hits in {search_seconds:.2f} s "
-          f"({len(scenes) / search_seconds:,.0f} scenes/s, 5 pages of 10,000)")
-    print(f"conversion from the page bytes, lsru_geo:         {ours_seconds:.3f} s  {n / ours_seconds:>12,.0f} scenes/s")
-    print(f"conversion from the page bytes, lsru 0.6.2 approach: {base_seconds:.3f} s  {n / base_seconds:>12,.0f} scenes/s")
-    print(f"speed-up: {base_seconds / ours_seconds:.1f}x (target >= 10x); throughput target >= 100,000 scenes/s: "
-          f"{'met' if n / ours_seconds >= 100_000 else 'NOT met'}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    print(
+        f"search end to end: {len(scenes):,} scenes of {scenes.attrs['total_hits']:,} hits in {search_seconds:.2f} s "
+        f"({len(scenes) / search_seconds:,.0f} scenes/s, 5 pages of 10,000)"
+    )
+    print(
+        f"conversion from the page bytes, lsru_geo:         {ours_seconds:.3f} s  {n / ours_seconds:>12,.0f} scenes/s"
+    )
+    print(
+        f"conversion from the page bytes, lsru 0.6.2 approach: {base_seconds:.3f} s  {n / base_seconds:>12,.0f} scenes/s"
+    )
+    print(
+        f"speed-up: {base_seconds / ours_seconds:.1f}x (target >= 10x); throughput target >= 100,000 scenes/s: "
+        f"{'met' if n / ours_seconds >= 100_000 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

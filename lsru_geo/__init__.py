@@ -25,22 +25,22 @@ from .exceptions import (
 )
 
 __all__ = [
-    "Usgs",
-    "Espa",
-    "Order",
-    "utils",
-    "__version__",
     "ApiError",
     "AuthenticationError",
     "ChecksumError",
     "ConfigError",
     "DownloadError",
+    "Espa",
     "InvalidInputError",
     "LsruError",
     "LsruWarning",
     "NotFoundError",
+    "Order",
     "OrderRejectedError",
     "RateLimitError",
     "ServerError",
     "TransportError",
+    "Usgs",
+    "__version__",
+    "utils",
 ]

@@ -104,7 +104,8 @@ class LsruAccessor:
         folder = Path(path)
         located = self._frame.copy()
         located["local_path"] = [
-            str(folder / pid if bands is not None else folder / f"{pid}.tar") for pid in self._frame["display_id"].astype(str)
+            str(folder / pid if bands is not None else folder / f"{pid}.tar")
+            for pid in self._frame["display_id"].astype(str)
         ]
         return located
 
@@ -123,7 +124,9 @@ class LsruAccessor:
         paths = self._local_paths()
         if row is None:
             if len(paths) != 1:
-                raise InvalidInputError(f"the frame has {len(paths)} rows: pass row= (an index label), or use open_stack()")
+                raise InvalidInputError(
+                    f"the frame has {len(paths)} rows: pass row= (an index label), or use open_stack()"
+                )
             return open_scene(paths.iloc[0], **options)
         if row not in paths.index:
             raise InvalidInputError(f"no row {row!r} in the frame")
@@ -144,7 +147,9 @@ class LsruAccessor:
 
     def _local_paths(self) -> pd.Series:
         if "local_path" not in self._frame.columns:
-            raise InvalidInputError("the frame has no local_path column: download the scenes first with .lsru.download()")
+            raise InvalidInputError(
+                "the frame has no local_path column: download the scenes first with .lsru.download()"
+            )
         paths = self._frame["local_path"].dropna()
         if paths.empty:
             raise InvalidInputError("no row of the frame has a local_path")

@@ -104,7 +104,9 @@ def load_config(conf: str | os.PathLike[str] | None = None) -> Config:
         try:
             parser.read(path)
         except configparser.Error as error:
-            raise ConfigError(f"cannot parse {path}: {type(error).__name__} at line {getattr(error, 'lineno', '?')}") from None
+            raise ConfigError(
+                f"cannot parse {path}: {type(error).__name__} at line {getattr(error, 'lineno', '?')}"
+            ) from None
         if not parser.has_section("usgs"):
             raise ConfigError(f"{path} has no [usgs] section; sections found: {parser.sections() or 'none'}")
         values = {key: value.strip() for key, value in parser.items("usgs") if value.strip()}

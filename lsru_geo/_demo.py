@@ -19,13 +19,34 @@ from ._m2m import Usgs
 # the seed's feature: roughly the state of Baja California Sur, Mexico
 BAJA_CALIFORNIA_SUR = {
     "type": "Polygon",
-    "coordinates": [[
-        [-114.192, 27.975], [-114.456, 27.8], [-115.093, 27.878], [-114.543, 27.313], [-113.928, 26.922],
-        [-113.423, 26.844], [-112.72, 26.412], [-112.148, 25.741], [-112.324, 24.827], [-111.687, 24.467],
-        [-110.984, 24.147], [-110.72, 23.725], [-110.281, 23.504], [-110.061, 22.877], [-109.446, 23.06],
-        [-109.424, 23.423], [-110.259, 24.347], [-110.347, 24.187], [-110.61, 24.327], [-110.588, 24.707],
-        [-111.445, 26.215], [-112.654, 27.684], [-112.961, 28.053], [-114.192, 27.975],
-    ]],
+    "coordinates": [
+        [
+            [-114.192, 27.975],
+            [-114.456, 27.8],
+            [-115.093, 27.878],
+            [-114.543, 27.313],
+            [-113.928, 26.922],
+            [-113.423, 26.844],
+            [-112.72, 26.412],
+            [-112.148, 25.741],
+            [-112.324, 24.827],
+            [-111.687, 24.467],
+            [-110.984, 24.147],
+            [-110.72, 23.725],
+            [-110.281, 23.504],
+            [-110.061, 22.877],
+            [-109.446, 23.06],
+            [-109.424, 23.423],
+            [-110.259, 24.347],
+            [-110.347, 24.187],
+            [-110.61, 24.327],
+            [-110.588, 24.707],
+            [-111.445, 26.215],
+            [-112.654, 27.684],
+            [-112.961, 28.053],
+            [-114.192, 27.975],
+        ]
+    ],
 }
 TABLE_COLUMNS = ["display_id", "acquired", "path", "row", "cloud_cover"]
 STACK_CRS = "EPSG:32612"  # most of the polygon lies in UTM zone 12; zone 11 scenes are warped onto it
@@ -82,7 +103,9 @@ def _workflow(out: Path, echo, timings: dict) -> dict:
     bbox = utils.bounds(BAJA_CALIFORNIA_SUR)
     with Usgs() as usgs:
         collection = usgs.get_collection_name(8)
-        scenes = usgs.search(collection, bbox=bbox, begin=dt.datetime(2018, 1, 1), end=dt.datetime(2018, 2, 28), max_cloud_cover=30)
+        scenes = usgs.search(
+            collection, bbox=bbox, begin=dt.datetime(2018, 1, 1), end=dt.datetime(2018, 2, 28), max_cloud_cover=30
+        )
     selected = scenes.lsru.intersecting(BAJA_CALIFORNIA_SUR)
     footprints = out / "footprints.gpkg"
     selected.to_file(footprints, layer="scenes", driver="GPKG")
@@ -110,8 +133,9 @@ def _workflow(out: Path, echo, timings: dict) -> dict:
     clock = _step(timings, "download", clock)
 
     region = _project(BAJA_CALIFORNIA_SUR, STACK_CRS)
-    stack = open_stack(products, bands=["red", "nir08", "qa_pixel"], crs=STACK_CRS, resolution=STACK_RESOLUTION,
-                       bounds=region.bounds)
+    stack = open_stack(
+        products, bands=["red", "nir08", "qa_pixel"], crs=STACK_CRS, resolution=STACK_RESOLUTION, bounds=region.bounds
+    )
     echo(f"Opened a lazy stack: {dict(stack.sizes)} ({len(stack.data_vars)} variables, nothing read yet)")
     with warnings.catch_warnings():  # pixels never seen clear have an all-NaN median, which is what NaN means here
         warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
@@ -129,9 +153,17 @@ def _workflow(out: Path, echo, timings: dict) -> dict:
     plt.close(figure)
     _step(timings, "analysis", clock)
     echo(f"Wrote {footprints}, {out / 'coverage.png'}, {out / 'ndvi.png'}")
-    return {"hits": len(scenes), "scenes": len(selected), "order": order.orderid, "products": products,
-            "footprints": footprints, "coverage_png": out / "coverage.png", "ndvi_png": out / "ndvi.png",
-            "ndvi_mean": float(ndvi.mean()), "ndvi_valid": valid}
+    return {
+        "hits": len(scenes),
+        "scenes": len(selected),
+        "order": order.orderid,
+        "products": products,
+        "footprints": footprints,
+        "coverage_png": out / "coverage.png",
+        "ndvi_png": out / "ndvi.png",
+        "ndvi_mean": float(ndvi.mean()),
+        "ndvi_valid": valid,
+    }
 
 
 def _project(geojson: dict, crs: str):

@@ -48,7 +48,9 @@ class _EspaSession:
         config.require("username", "password")
         self.config = config
         self.host = config.espa_url
-        self.http = HttpClient("espa", auth=_HostBasicAuth(urlsplit(config.espa_url).netloc, config.username, config.password))
+        self.http = HttpClient(
+            "espa", auth=_HostBasicAuth(urlsplit(config.espa_url).netloc, config.username, config.password)
+        )
 
     def request(self, method: str, resource: str, body: Any = None) -> Any:
         url = self.host + resource
@@ -203,7 +205,9 @@ class Espa:
         if not isinstance(resampling, str) or not isinstance(format, str):
             raise InvalidInputError("format and resampling must be strings")
         if extent is not None and projection is None:
-            raise InvalidInputError("extent requires a projection (ESPA crops only reprojected products); pass projection=")
+            raise InvalidInputError(
+                "extent requires a projection (ESPA crops only reprojected products); pass projection="
+            )
         if extent_units not in wire.PIXEL_SIZE_RANGES:
             raise InvalidInputError(f"extent_units must be 'dd' or 'meters', got {extent_units!r}")
         if note is not None and not isinstance(note, str):
@@ -214,15 +218,25 @@ class Espa:
         if resampling.lower() not in self.resampling_methods:
             raise InvalidInputError(f"unknown resampling {resampling!r}; allowed: {sorted(self.resampling_methods)}")
         checked_projection = wire.check_projection(projection, self.projections) if projection is not None else None
-        resize = wire.check_resolution(resolution, wire.pixel_units(checked_projection)) if resolution is not None else None
+        resize = (
+            wire.check_resolution(resolution, wire.pixel_units(checked_projection)) if resolution is not None else None
+        )
         image_extents = wire.check_extent(extent, extent_units, checked_projection) if extent is not None else None
 
         available = self.get_available_products(ids)
         groups, wanted = self._plan(available, products)
         placed = []
         for part in wire.split_inputs(groups):
-            body = wire.order_body(part, {key: wanted[key] for key in part}, format=format.lower(), resampling=resampling.lower(),
-                                   note=note, projection=checked_projection, extent=image_extents, resize=resize)
+            body = wire.order_body(
+                part,
+                {key: wanted[key] for key in part},
+                format=format.lower(),
+                resampling=resampling.lower(),
+                note=note,
+                projection=checked_projection,
+                extent=image_extents,
+                resize=resize,
+            )
             if verbose:
                 print(json.dumps(body, indent=2))
             answer = self._session.request("POST", "order", body)
@@ -235,7 +249,9 @@ class Espa:
         """Inputs per sensor key and the products to order for each, warning about every input left out."""
         dropped = available.get("not_implemented") or []
         if dropped:
-            warnings.warn(f"ESPA cannot process {len(dropped)} input(s), left out: {dropped}", LsruWarning, stacklevel=3)
+            warnings.warn(
+                f"ESPA cannot process {len(dropped)} input(s), left out: {dropped}", LsruWarning, stacklevel=3
+            )
         for key, ids in (available.get("ordering_restricted") or {}).items():
             warnings.warn(f"ESPA restricts ordering {key} inputs, left out: {ids}", LsruWarning, stacklevel=3)
         groups, wanted = {}, {}
@@ -258,7 +274,11 @@ class Espa:
             for product in ordered:
                 gone = sorted(restricted.get(product, ()))
                 if gone:
-                    warnings.warn(f"{product} is restricted by date for {len(gone)} input(s), left out: {gone}", LsruWarning, stacklevel=3)
+                    warnings.warn(
+                        f"{product} is restricted by date for {len(gone)} input(s), left out: {gone}",
+                        LsruWarning,
+                        stacklevel=3,
+                    )
                     inputs = [i for i in inputs if i not in gone]
             if inputs:
                 groups[key], wanted[key] = inputs, ordered
@@ -362,11 +382,18 @@ class Order:
     @property
     def urls_completed(self) -> list[str]:
         """Download URLs of the items whose status is ``complete``."""
-        return [item["product_dload_url"] for item in self.items_status if item["status"] == "complete" and item["product_dload_url"]]
+        return [
+            item["product_dload_url"]
+            for item in self.items_status
+            if item["status"] == "complete" and item["product_dload_url"]
+        ]
 
     def items_frame(self) -> pd.DataFrame:
         """The items as a DataFrame, one row per item, ``completion_date`` as a datetime (NaT until complete)."""
-        frame = pd.DataFrame(self.items_status, columns=["name", "status", "note", "completion_date", "product_dload_url", "cksum_download_url"])
+        frame = pd.DataFrame(
+            self.items_status,
+            columns=["name", "status", "note", "completion_date", "product_dload_url", "cksum_download_url"],
+        )
         frame["completion_date"] = pd.to_datetime(frame["completion_date"].replace("", None), errors="coerce")
         return frame
 
@@ -422,8 +449,10 @@ class Order:
         ]
         unpacked = [folder / _archive.product_name(r.file_name) for r in requests_]
         if unpack and not overwrite:  # unpacking is atomic: an existing product folder is complete
-            requests_ = [r for r, target in zip(requests_, unpacked) if not target.is_dir()]
-        report = download_files(requests_, folder, workers=workers, overwrite=overwrite, check_complete=check_complete, progress=progress)
+            requests_ = [r for r, target in zip(requests_, unpacked, strict=False) if not target.is_dir()]
+        report = download_files(
+            requests_, folder, workers=workers, overwrite=overwrite, check_complete=check_complete, progress=progress
+        )
         log.info("order %s: %s", self.orderid, report.summary())
         if unpack:
             for tarball in dict.fromkeys(report.paths):  # a file asked for twice is listed twice
@@ -461,7 +490,9 @@ class Order:
         started = time.monotonic()
         interval = poll
         last_done = -1
-        with tqdm(desc=self.orderid, unit="item", disable=None if progress is None else not progress, leave=False) as bar:
+        with tqdm(
+            desc=self.orderid, unit="item", disable=None if progress is None else not progress, leave=False
+        ) as bar:
             while True:
                 items = self.items_status
                 done = sum(item["status"] in wire.TERMINAL_ITEM_STATES for item in items)

@@ -1,5 +1,6 @@
 """The ESPA API v1 wire format: responses to data or typed errors, order bodies, option checks against the
-service's own schema, and item records. Pure functions: nothing here sends a request."""
+service's own schema, and item records. Pure functions: nothing here sends a request.
+"""
 
 from __future__ import annotations
 
@@ -49,7 +50,11 @@ def parse(content: bytes, status: int, url: str, retry_after: float | None = Non
     messages = body.get("messages") if isinstance(body, dict) else None
     errors = flatten_messages(messages.get("errors")) if isinstance(messages, dict) else []
     warnings = flatten_messages(messages.get("warnings")) if isinstance(messages, dict) else []
-    text = "; ".join(errors or warnings) or (content[:200].decode("utf-8", "replace").strip() if body is None else "") or f"HTTP {status}"
+    text = (
+        "; ".join(errors or warnings)
+        or (content[:200].decode("utf-8", "replace").strip() if body is None else "")
+        or f"HTTP {status}"
+    )
     fields = {"service": SERVICE, "status": status, "url": url}
     if status == 400 and errors:
         raise OrderRejectedError(text, errors=errors, **fields)
@@ -101,10 +106,11 @@ def split_inputs(groups: Mapping[str, list[str]], limit: int = MAX_INPUTS) -> li
 
 def check_projection(projection: Any, schema: Mapping[str, Any]) -> dict:
     """Check a projection dict (``{"utm": {"zone": 31, "zone_ns": "north"}}``, ``{"lonlat": None}``) against the
-    service's projection schema; returns it with lower-cased names."""
+    service's projection schema; returns it with lower-cased names.
+    """
     if not isinstance(projection, Mapping) or len(projection) != 1:
         raise InvalidInputError(f"projection must be a dict with exactly one of {sorted(schema)}, got {projection!r}")
-    (name, parameters), = projection.items()
+    ((name, parameters),) = projection.items()
     name = str(name).lower()
     if name not in schema:
         raise InvalidInputError(f"unknown projection {name!r}; allowed: {sorted(schema)}")
@@ -141,7 +147,9 @@ def _check_parameter(where: str, value: Any, rule: Mapping[str, Any]) -> Any:
         if "abs_rng" in rule:
             a, b = rule["abs_rng"]
             if not a <= abs(value) <= b:
-                raise InvalidInputError(f"absolute value of projection parameter {where}={value!r} must fall between {a} and {b}")
+                raise InvalidInputError(
+                    f"absolute value of projection parameter {where}={value!r} must fall between {a} and {b}"
+                )
         return int(value) if kind == "integer" else value
     if kind == "string":
         allowed = rule.get("enum")
@@ -180,7 +188,9 @@ def check_extent(extent: Any, units: str, projection: Mapping[str, Any] | None) 
         raise InvalidInputError(f"extent must be 4 numbers (left, bottom, right, top), got {extent!r}") from None
     if left >= right or bottom >= top:
         raise InvalidInputError(f"extent {tuple(extent)} is empty or reversed: it must be (left, bottom, right, top)")
-    if units == "dd" and not (-180 <= left <= 180 and -180 <= right <= 180 and -90 <= bottom <= 90 and -90 <= top <= 90):
+    if units == "dd" and not (
+        -180 <= left <= 180 and -180 <= right <= 180 and -90 <= bottom <= 90 and -90 <= top <= 90
+    ):
         raise InvalidInputError(f"extent {tuple(extent)} in decimal degrees must lie within -180..180, -90..90")
     return {"north": top, "south": bottom, "east": right, "west": left, "units": units}
 

@@ -172,14 +172,18 @@ class HttpClient:
                 try:
                     return parse(response)
                 except CONNECTION_ERRORS as error:
-                    raise TransportError(f"{self.service}: {url}: connection dropped while reading: {type(error).__name__}") from None
+                    raise TransportError(
+                        f"{self.service}: {url}: connection dropped while reading: {type(error).__name__}"
+                    ) from None
             except (ApiError, TransportError) as error:
                 attempt = next(retries, None)
                 wait_hint = getattr(error, "retry_after", None)
                 if attempt is None or not is_retryable(error) or (wait_hint or 0) > self.retry.max_retry_after:
                     raise
                 delay = self.retry.delay(attempt, wait_hint)
-                log.info("%s: %s; retry %d/%d in %.1fs", self.service, error, attempt + 1, self.retry.attempts - 1, delay)
+                log.info(
+                    "%s: %s; retry %d/%d in %.1fs", self.service, error, attempt + 1, self.retry.attempts - 1, delay
+                )
                 if on_retry is not None:
                     on_retry(error)
                 self.sleep(delay)

@@ -1,5 +1,6 @@
 """Landsat identifiers: Collection product ids (``LC08_L2SP_198025_20180131_20200902_02_T2``) and legacy
-scene ids (``LC81980252018031LGN00``). Pure parsing, no I/O."""
+scene ids (``LC81980252018031LGN00``). Pure parsing, no I/O.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Checks and conversions of user arguments, done before any request so that bad input never reaches a
 service. Every failure is an :class:`~lsru_geo.exceptions.InvalidInputError` that names the value and what
-is allowed."""
+is allowed.
+"""
 
 from __future__ import annotations
 
@@ -59,7 +60,9 @@ def to_date(value: Any, name: str) -> dt.date | None:
             return dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00")).date()
         except ValueError:
             pass
-    raise InvalidInputError(f"{name} must be a date (datetime.date, datetime or ISO 'YYYY-MM-DD' string), got {value!r}")
+    raise InvalidInputError(
+        f"{name} must be a date (datetime.date, datetime or ISO 'YYYY-MM-DD' string), got {value!r}"
+    )
 
 
 def check_dates(begin: Any, end: Any) -> tuple[dt.date | None, dt.date | None]:
@@ -119,14 +122,24 @@ def to_geometry(aoi: Any) -> shapely.Geometry:
             raise InvalidInputError("the AOI GeoSeries/GeoDataFrame has no CRS; set one with .set_crs()")
         if len(aoi) == 0:
             raise InvalidInputError("the AOI GeoSeries/GeoDataFrame is empty")
-        geometry = shapely.union_all(aoi.to_crs(4326).geometry.values if hasattr(aoi, "geometry") else aoi.to_crs(4326).values)
+        geometry = shapely.union_all(
+            aoi.to_crs(4326).geometry.values if hasattr(aoi, "geometry") else aoi.to_crs(4326).values
+        )
     if geometry is None:
         raise InvalidInputError(
             f"aoi must be a shapely geometry, a GeoJSON dict, or a GeoSeries/GeoDataFrame, got {type(aoi).__name__}"
         )
     if geometry.is_empty:
         raise InvalidInputError("aoi is empty")
-    if geometry.geom_type not in ("Polygon", "MultiPolygon", "Point", "MultiPoint", "LineString", "MultiLineString", "GeometryCollection"):
+    if geometry.geom_type not in (
+        "Polygon",
+        "MultiPolygon",
+        "Point",
+        "MultiPoint",
+        "LineString",
+        "MultiLineString",
+        "GeometryCollection",
+    ):
         raise InvalidInputError(f"aoi geometry type {geometry.geom_type} is not supported")
     minx, miny, maxx, maxy = geometry.bounds
     if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):

@@ -14,7 +14,8 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from . import _datasets, _inputs, _m2m_wire as wire
+from . import _datasets, _inputs
+from . import _m2m_wire as wire
 from ._config import load_config
 from ._http import HttpClient, retry_after_seconds
 from .exceptions import AuthenticationError, InvalidInputError
@@ -136,7 +137,9 @@ class Usgs:
         with self._lock:
             key = self._post("login-token", {"username": self._config.username, "token": self._config.token.reveal()})
             if not isinstance(key, str) or not key:
-                raise AuthenticationError("login-token returned no API key", service="m2m", url=self.endpoint + "login-token")
+                raise AuthenticationError(
+                    "login-token returned no API key", service="m2m", url=self.endpoint + "login-token"
+                )
             self.key, self.key_dt = key, dt.datetime.now(dt.timezone.utc)
         log.info("logged in to M2M as %s", self.USER)
         return True
@@ -242,11 +245,20 @@ class Usgs:
         position, total = starting_number, None
         while len(results) < max_results:
             payload = wire.scene_search_payload(
-                dataset, spatial=spatial, begin=first, end=last, max_cloud_cover=cloud, months=month_list,
-                starting_number=position, max_results=min(PAGE_SIZE, max_results - len(results)), metadata_type=metadata,
+                dataset,
+                spatial=spatial,
+                begin=first,
+                end=last,
+                max_cloud_cover=cloud,
+                months=month_list,
+                starting_number=position,
+                max_results=min(PAGE_SIZE, max_results - len(results)),
+                metadata_type=metadata,
             )
             full = metadata == "full"
-            page = self.request("scene-search", payload, decode=lambda *answer: wire.decode_scene_page(*answer, full=full))
+            page = self.request(
+                "scene-search", payload, decode=lambda *answer: wire.decode_scene_page(*answer, full=full)
+            )
             batch = page.results
             total = page.totalHits if page.totalHits is not None else total
             results.extend(batch)
@@ -313,24 +325,38 @@ class Usgs:
         wanted = _band_suffixes(bands)
         plan: list[dict] = []  # one entry per file: entityId, productId, name, folder
         for dataset, group in table.groupby("dataset", sort=False, observed=True):
-            options = self.request("download-options", {
-                "datasetName": dataset, "entityIds": list(group.entity_id), "includeSecondaryFileGroups": wanted is not None,
-            })
+            options = self.request(
+                "download-options",
+                {
+                    "datasetName": dataset,
+                    "entityIds": list(group.entity_id),
+                    "includeSecondaryFileGroups": wanted is not None,
+                },
+            )
             plan += wire.download_plan(options or [], group, wanted)
         unknown = sorted({p["display_id"] for p in plan if p.get("missing")})
         if unknown:
             raise DownloadError(f"USGS offers no {'bundle' if wanted is None else 'such file'} for: {unknown}")
         label = f"lsru_geo_{uuid.uuid4().hex[:16]}"
-        answer = self.request("download-request", {
-            "downloads": [{"entityId": p["entity_id"], "productId": p["product_id"]} for p in plan], "label": label,
-        }) or {}
+        answer = (
+            self.request(
+                "download-request",
+                {
+                    "downloads": [{"entityId": p["entity_id"], "productId": p["product_id"]} for p in plan],
+                    "label": label,
+                },
+            )
+            or {}
+        )
         failures = {f"{f.get('entityId')}": f.get("errorMessage", "failed") for f in answer.get("failed") or []}
         urls = self._await_downloads(answer, plan, poll, timeout)
         requests_by_folder: dict[Path, list] = {}
         for p in plan:
             if p["entity_id"] in urls:
                 folder = Path(path) / p["folder"] if p["folder"] else Path(path)
-                requests_by_folder.setdefault(folder, []).append(FileRequest(urls[p["entity_id"]], name=p["name"], size=p["size"] or None))
+                requests_by_folder.setdefault(folder, []).append(
+                    FileRequest(urls[p["entity_id"]], name=p["name"], size=p["size"] or None)
+                )
             elif p["entity_id"] not in failures:
                 failures[p["entity_id"]] = "USGS did not prepare it in time"
         paths: list[Path] = []
@@ -339,7 +365,9 @@ class Usgs:
             failures.update(report.failed)
             paths += report.paths
         if failures:
-            error = DownloadError(f"{len(failures)} file(s) failed:\n" + "\n".join(f"  {k}: {v}" for k, v in failures.items()))
+            error = DownloadError(
+                f"{len(failures)} file(s) failed:\n" + "\n".join(f"  {k}: {v}" for k, v in failures.items())
+            )
             error.failed = failures  # type: ignore[attr-defined]
             raise error
         return paths
@@ -376,7 +404,9 @@ class Usgs:
 
         The service stops listing entries once handed over, so what was seen ready is kept.
         """
-        ids = {int(k) for k in (answer.get("newRecords") or {})} | {int(d["downloadId"]) for d in answer.get("duplicateProducts") or []}
+        ids = {int(k) for k in (answer.get("newRecords") or {})} | {
+            int(d["downloadId"]) for d in answer.get("duplicateProducts") or []
+        }
         ready = {d["entityId"]: d["url"] for d in answer.get("availableDownloads") or [] if d.get("url")}
         started = time.monotonic()
         while len(ready) < len(ids):
@@ -395,8 +425,12 @@ class Usgs:
 
         kind = parse_id(landsat_id)["kind"]
         dataset = _datasets.resolve(collection)
-        payload = {"datasetName": dataset, "entityId": landsat_id, "idType": "displayId" if kind == "product" else "entityId",
-                   "metadataType": metadata}
+        payload = {
+            "datasetName": dataset,
+            "entityId": landsat_id,
+            "idType": "displayId" if kind == "product" else "entityId",
+            "metadataType": metadata,
+        }
         return self.request("scene-metadata", payload)
 
 

@@ -26,8 +26,21 @@ from .exceptions import ApiError, AuthenticationError, NotFoundError, RateLimitE
 
 SERVICE = "m2m"
 COLUMNS = [
-    "display_id", "entity_id", "dataset", "satellite", "sensor", "processing_level", "path", "row",
-    "acquired", "processed", "collection", "collection_category", "cloud_cover", "browse_url", "geometry",
+    "display_id",
+    "entity_id",
+    "dataset",
+    "satellite",
+    "sensor",
+    "processing_level",
+    "path",
+    "row",
+    "acquired",
+    "processed",
+    "collection",
+    "collection_category",
+    "cloud_cover",
+    "browse_url",
+    "geometry",
 ]
 _SENSOR_BY_LETTER = {"C": "OLI_TIRS", "O": "OLI", "E": "ETM", "M": "MSS"}
 # RATE_LIMIT_USER_DL resets over 15 minutes: waiting it out inside a call helps nobody, so it is raised
@@ -88,7 +101,12 @@ def error_for(code: str | None, message: str, status: int, url: str, retry_after
     """The typed exception for an M2M ``errorCode`` (checked first) or else an HTTP status."""
     fields = {"service": SERVICE, "status": status, "code": code, "url": url}
     if code:
-        if code.startswith("AUTH_") or code in ("UNAUTHORIZED_USER", "ORDER_AUTH", "DATASET_AUTH", "DATASET_UNAUTHORIZED"):
+        if code.startswith("AUTH_") or code in (
+            "UNAUTHORIZED_USER",
+            "ORDER_AUTH",
+            "DATASET_AUTH",
+            "DATASET_UNAUTHORIZED",
+        ):
             return AuthenticationError(message, **fields)
         if code == "RATE_LIMIT_USER_DL":
             return RateLimitError(message, retry_after=retry_after or _DOWNLOAD_LIMIT_WAIT, **fields)
@@ -116,7 +134,12 @@ def unwrap(content: bytes, status: int, url: str, retry_after: float | None = No
     body_text = content[:200].decode("utf-8", "replace") if not isinstance(body, dict) else ""
     if not isinstance(body, dict):
         if 200 <= status < 300:
-            raise ApiError(f"the response is not an M2M JSON envelope: {body_text[:200]!r}", service=SERVICE, status=status, url=url)
+            raise ApiError(
+                f"the response is not an M2M JSON envelope: {body_text[:200]!r}",
+                service=SERVICE,
+                status=status,
+                url=url,
+            )
         raise error_for(None, body_text[:200].strip() or f"HTTP {status}", status, url, retry_after)
     code = body.get("errorCode")
     if code or not 200 <= status < 300:
@@ -133,22 +156,21 @@ class Coverage(msgspec.Struct, gc=False):
 
 
 class Browse(msgspec.Struct, gc=False):
-    browsePath: str | None = None  # noqa: N815  (wire name)
+    browsePath: str | None = None
 
 
 class MetadataField(msgspec.Struct, gc=False):
-    fieldName: str  # noqa: N815
+    fieldName: str
     value: Any = None
 
 
 class SceneRecord(msgspec.Struct, gc=False):
     """The fields of a scene-search result that the GeoDataFrame needs (the rest is never materialised)."""
 
-
-    displayId: str | None = None  # noqa: N815
-    entityId: str | None = None  # noqa: N815
-    cloudCover: str | float | None = None  # noqa: N815
-    spatialCoverage: Coverage | None = None  # noqa: N815
+    displayId: str | None = None
+    entityId: str | None = None
+    cloudCover: str | float | None = None
+    spatialCoverage: Coverage | None = None
     browse: list[Browse] | None = None
 
 
@@ -160,13 +182,15 @@ class FullSceneRecord(SceneRecord, gc=False):
 
 class ScenePage(msgspec.Struct, gc=False):
     results: list[SceneRecord] | list[FullSceneRecord] = []
-    totalHits: int | None = None  # noqa: N815
-    recordsReturned: int | None = None  # noqa: N815
-    nextRecord: int | None = None  # noqa: N815
+    totalHits: int | None = None
+    recordsReturned: int | None = None
+    nextRecord: int | None = None
 
 
 def _page_decoder(record: type) -> msgspec.json.Decoder:
-    page = msgspec.defstruct("Page", [("results", list[record], []), ("totalHits", int | None, None)], bases=(ScenePage,), gc=False)
+    page = msgspec.defstruct(
+        "Page", [("results", list[record], []), ("totalHits", int | None, None)], bases=(ScenePage,), gc=False
+    )
     envelope = msgspec.defstruct("Envelope", [("data", page | None, None), ("errorCode", str | None, None)])
     return msgspec.json.Decoder(envelope)
 
@@ -174,7 +198,9 @@ def _page_decoder(record: type) -> msgspec.json.Decoder:
 _PAGE_DECODERS = {False: _page_decoder(SceneRecord), True: _page_decoder(FullSceneRecord)}
 
 
-def decode_scene_page(content: bytes, status: int, url: str, retry_after: float | None = None, *, full: bool = False) -> ScenePage:
+def decode_scene_page(
+    content: bytes, status: int, url: str, retry_after: float | None = None, *, full: bool = False
+) -> ScenePage:
     """Decode a ``scene-search`` answer straight into :class:`ScenePage` (errors raised as :func:`unwrap` does).
 
     msgspec decodes only the fields the frame needs (metadata only when ``full``), several times faster than
@@ -228,14 +254,17 @@ def _footprints(coverages: list[Coverage | None]) -> np.ndarray:
 
 def _ragged_footprints(coverages: list[Coverage | None]) -> np.ndarray:
     """Footprints of any shape. Hole-free polygons and multipolygons (scenes split at the antimeridian) are
-    built in ragged vectorised calls, since shapely's per-geometry constructors are slow; the rest one by one."""
+    built in ragged vectorised calls, since shapely's per-geometry constructors are slow; the rest one by one.
+    """
     out = np.empty(len(coverages), dtype=object)
     sizes, points, owners = [], [], []
     for i, coverage in enumerate(coverages):
         if coverage is None:
             continue
         coordinates = json.loads(bytes(coverage.coordinates))
-        polygons = [coordinates] if coverage.type == "Polygon" else coordinates if coverage.type == "MultiPolygon" else None
+        polygons = (
+            [coordinates] if coverage.type == "Polygon" else coordinates if coverage.type == "MultiPolygon" else None
+        )
         if polygons is None or any(len(polygon) != 1 for polygon in polygons):
             out[i] = shape({"type": coverage.type, "coordinates": coordinates})
             continue
@@ -281,7 +310,8 @@ _ID_UNDERSCORES = [4, 9, 16, 25, 34, 37]
 
 def _id_columns(display_ids: list) -> dict[str, Any]:
     """Columns parsed from fixed-width product ids (the ``PRODUCT_ID`` layout), vectorised over their ASCII
-    codes. Ids that are not Landsat product ids (another dataset's) give missing values."""
+    codes. Ids that are not Landsat product ids (another dataset's) give missing values.
+    """
     n = len(display_ids)
     ascii_ids = [d if isinstance(d, str) and d.isascii() else "" for d in display_ids]
     lengths = np.fromiter(map(len, ascii_ids), dtype=np.int64, count=n)
@@ -290,14 +320,24 @@ def _id_columns(display_ids: list) -> dict[str, Any]:
     letter, level, tier = _text(chars, 1, 2), _text(chars, 5, 9), _text(chars, 38, 40)
     satellite, month, day = _digits(chars, 2, 4), _digits(chars, 21, 23), _digits(chars, 23, 25)
     valid = (
-        (lengths == 40) & (chars[:, 0] == ord("L")) & ((digits >= 48) & (digits <= 57)).all(axis=1)
+        (lengths == 40)
+        & (chars[:, 0] == ord("L"))
+        & ((digits >= 48) & (digits <= 57)).all(axis=1)
         & (chars[:, _ID_UNDERSCORES] == ord("_")).all(axis=1)
-        & np.isin(letter, [b"C", b"O", b"T", b"E", b"M"]) & (satellite >= 1) & (satellite <= 9)
-        & np.isin(level, [b"L1TP", b"L1GT", b"L1GS", b"L2SP", b"L2SR"]) & np.isin(tier, [b"T1", b"T2", b"RT"])
-        & (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31)
+        & np.isin(letter, [b"C", b"O", b"T", b"E", b"M"])
+        & (satellite >= 1)
+        & (satellite <= 9)
+        & np.isin(level, [b"L1TP", b"L1GT", b"L1GS", b"L2SP", b"L2SR"])
+        & np.isin(tier, [b"T1", b"T2", b"RT"])
+        & (month >= 1)
+        & (month <= 12)
+        & (day >= 1)
+        & (day <= 31)
     )
     letters = letter.astype(str)
-    sensor = np.where(letters == "T", np.where(satellite >= 8, "TIRS", "TM"), pd.Series(letters).map(_SENSOR_BY_LETTER).to_numpy())
+    sensor = np.where(
+        letters == "T", np.where(satellite >= 8, "TIRS", "TM"), pd.Series(letters).map(_SENSOR_BY_LETTER).to_numpy()
+    )
 
     def integer(values: np.ndarray) -> pd.arrays.IntegerArray:
         return pd.arrays.IntegerArray(values.astype(np.int64), ~valid)
@@ -328,7 +368,9 @@ def _cloud(values: list) -> np.ndarray:
     return cloud
 
 
-def scenes_frame(records: list[SceneRecord] | list[dict], dataset: str, full_metadata: bool = False) -> gpd.GeoDataFrame:
+def scenes_frame(
+    records: list[SceneRecord] | list[dict], dataset: str, full_metadata: bool = False
+) -> gpd.GeoDataFrame:
     """Turn scene records into a GeoDataFrame, one row per scene, footprints in EPSG:4326.
 
     Parameters
@@ -360,7 +402,9 @@ def scenes_frame(records: list[SceneRecord] | list[dict], dataset: str, full_met
     frame = gpd.GeoDataFrame(columns, geometry=_footprints([r.spatialCoverage for r in records]), crs="EPSG:4326")
     if full_metadata:
         extra = _metadata_columns(records)
-        frame = frame.join(extra.drop(columns=[c for c in extra.columns if c in frame.columns]))  # ours are typed already
+        frame = frame.join(
+            extra.drop(columns=[c for c in extra.columns if c in frame.columns])
+        )  # ours are typed already
     return frame
 
 
@@ -390,10 +434,25 @@ def _metadata_columns(records: list[SceneRecord]) -> pd.DataFrame:
 BUNDLE_PRODUCT = "Landsat Collection 2 Level-2 Product Bundle"
 # common band names to USGS file stems, per sensor family (OLI/TIRS: LC08/LC09; TM/ETM+: LT04/LT05/LE07)
 COMMON_NAMES = {
-    "LC": {"COASTAL": "SR_B1", "BLUE": "SR_B2", "GREEN": "SR_B3", "RED": "SR_B4", "NIR08": "SR_B5", "SWIR16": "SR_B6",
-           "SWIR22": "SR_B7", "LWIR11": "ST_B10"},
-    "L_": {"BLUE": "SR_B1", "GREEN": "SR_B2", "RED": "SR_B3", "NIR08": "SR_B4", "SWIR16": "SR_B5", "SWIR22": "SR_B7",
-           "LWIR": "ST_B6"},
+    "LC": {
+        "COASTAL": "SR_B1",
+        "BLUE": "SR_B2",
+        "GREEN": "SR_B3",
+        "RED": "SR_B4",
+        "NIR08": "SR_B5",
+        "SWIR16": "SR_B6",
+        "SWIR22": "SR_B7",
+        "LWIR11": "ST_B10",
+    },
+    "L_": {
+        "BLUE": "SR_B1",
+        "GREEN": "SR_B2",
+        "RED": "SR_B3",
+        "NIR08": "SR_B4",
+        "SWIR16": "SR_B5",
+        "SWIR22": "SR_B7",
+        "LWIR": "ST_B6",
+    },
 }
 METADATA_FILES = ("MTL.txt", "MTL.json")
 
@@ -417,12 +476,21 @@ def download_plan(options: list[dict], scenes: pd.DataFrame, bands: list[str] | 
     for option in options:
         by_scene.setdefault(option.get("entityId"), []).append(option)
     plan = []
-    for display_id, entity_id in zip(scenes.display_id, scenes.entity_id):
+    for display_id, entity_id in zip(scenes.display_id, scenes.entity_id, strict=False):
         offered = by_scene.get(entity_id, [])
         if bands is None:
             bundle = next((o for o in offered if o.get("productName") == BUNDLE_PRODUCT and o.get("available")), None)
-            plan.append({"display_id": display_id, "entity_id": entity_id, "product_id": bundle and bundle["id"],
-                         "name": f"{display_id}.tar", "folder": None, "size": bundle and bundle.get("filesize"), "missing": bundle is None})
+            plan.append(
+                {
+                    "display_id": display_id,
+                    "entity_id": entity_id,
+                    "product_id": bundle and bundle["id"],
+                    "name": f"{display_id}.tar",
+                    "folder": None,
+                    "size": bundle and bundle.get("filesize"),
+                    "missing": bundle is None,
+                }
+            )
             continue
         files = {}
         for option in offered:
@@ -435,8 +503,15 @@ def download_plan(options: list[dict], scenes: pd.DataFrame, bands: list[str] | 
             chosen = by_key.get(band) or by_key.get(names.get(band, ""))
             if chosen is None:
                 raise_unknown_band(band, display_id, sorted(by_key), sorted(names))
-            entry = {"display_id": display_id, "entity_id": chosen["entityId"], "product_id": chosen["id"],
-                     "name": chosen["displayId"], "folder": display_id, "size": chosen.get("filesize"), "missing": False}
+            entry = {
+                "display_id": display_id,
+                "entity_id": chosen["entityId"],
+                "product_id": chosen["id"],
+                "name": chosen["displayId"],
+                "folder": display_id,
+                "size": chosen.get("filesize"),
+                "missing": False,
+            }
             if entry not in plan:
                 plan.append(entry)
     return plan

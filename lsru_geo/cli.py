@@ -85,8 +85,16 @@ def _search(args: argparse.Namespace) -> int:
             raise InvalidInputError(f"AOI file {args.aoi} does not exist")
         aoi = gpd.read_file(args.aoi)
     with Usgs() as usgs:
-        scenes = usgs.search(args.collection, bbox=args.bbox, begin=args.begin, end=args.end, max_cloud_cover=args.max_cloud,
-                             months=args.months, max_results=args.max_results, aoi=aoi)
+        scenes = usgs.search(
+            args.collection,
+            bbox=args.bbox,
+            begin=args.begin,
+            end=args.end,
+            max_cloud_cover=args.max_cloud,
+            months=args.months,
+            max_results=args.max_results,
+            aoi=aoi,
+        )
     columns = ["display_id", "acquired", "path", "row", "cloud_cover"]
     print(scenes[columns].to_string(index=False, max_rows=30) if len(scenes) else "no scenes found")
     print(f"{len(scenes)} scenes ({scenes.attrs.get('total_hits', len(scenes))} matching)")
@@ -120,8 +128,17 @@ def _order(args: argparse.Namespace) -> int:
         projection = json.loads(args.projection) if args.projection else None
     except ValueError:
         raise InvalidInputError(f"--projection is not valid JSON: {args.projection!r}") from None
-    placed = Espa().order(ids, args.products, format=args.format, note=args.note, resampling=args.resampling,
-                          resolution=args.resolution, projection=projection, extent=args.extent, extent_units=args.extent_units)
+    placed = Espa().order(
+        ids,
+        args.products,
+        format=args.format,
+        note=args.note,
+        resampling=args.resampling,
+        resolution=args.resolution,
+        projection=projection,
+        extent=args.extent,
+        extent_units=args.extent_units,
+    )
     for order in placed if isinstance(placed, list) else [placed]:
         print(order.orderid)
     return 0
@@ -193,14 +210,23 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``lsru-geo``; returns the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)  # exits with 2 on usage errors
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         if args.command == "demo":
             from ._demo import run_demo
 
             run_demo(args.out)
             return 0
-        commands = {"search": _search, "order": _order, "orders": _orders, "status": _status, "wait": _wait, "download": _download}
+        commands = {
+            "search": _search,
+            "order": _order,
+            "orders": _orders,
+            "status": _status,
+            "wait": _wait,
+            "download": _download,
+        }
         if args.command in commands:
             return commands[args.command](args)
         from .emulator.__main__ import run

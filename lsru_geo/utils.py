@@ -1,5 +1,6 @@
 """Helpers of lsru 0.6.2 kept under their names: ``bounds``, ``geom_from_metadata``, ``is_valid``,
-``url_retrieve`` and ``url_retrieve_and_unpack``, plus ``parse_id``."""
+``url_retrieve`` and ``url_retrieve_and_unpack``, plus ``parse_id``.
+"""
 
 from __future__ import annotations
 
@@ -41,7 +42,9 @@ def bounds(geom: Any) -> tuple[float, float, float, float]:
     try:
         geometry = geom if isinstance(geom, shapely.Geometry) else shape(geom)
     except (TypeError, ValueError, AttributeError, KeyError, IndexError, shapely.errors.ShapelyError):
-        raise InvalidInputError(f"bounds() needs a GeoJSON-like geometry or a shapely geometry, got {geom!r:.200}") from None
+        raise InvalidInputError(
+            f"bounds() needs a GeoJSON-like geometry or a shapely geometry, got {geom!r:.200}"
+        ) from None
     if geometry.is_empty:
         raise InvalidInputError("bounds() of an empty geometry is undefined")
     return tuple(float(v) for v in geometry.bounds)
@@ -71,4 +74,6 @@ def geom_from_metadata(meta: Any) -> dict:
                 return mapping(value)
             if isinstance(value, Mapping) and "coordinates" in value:
                 return dict(value)
-    raise InvalidInputError("no footprint found: expected an M2M scene record with 'spatialCoverage' or a search-result row")
+    raise InvalidInputError(
+        "no footprint found: expected an M2M scene record with 'spatialCoverage' or a search-result row"
+    )

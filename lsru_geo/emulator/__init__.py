@@ -26,7 +26,7 @@ from ._m2m import API_PREFIX, M2MService
 from ._m2m_downloads import DdsHost
 from ._server import Clock, EmulatorHTTPServer, Fault, Faults, RequestLog
 
-__all__ = ["Emulator", "EmulatorOptions", "User", "Fault"]
+__all__ = ["Emulator", "EmulatorOptions", "Fault", "User"]
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,9 @@ class Emulator:
         Fields of :class:`EmulatorOptions`.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, users: list[User] | None = None, seed: int = 0, **options) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, users: list[User] | None = None, seed: int = 0, **options
+    ) -> None:
         self.users = {u.username: u for u in (users or [User()])}
         self.options = EmulatorOptions(**options)
         self.clock = Clock()
@@ -113,7 +115,9 @@ class Emulator:
         self.files = FileHost(self)
         self.dds = DdsHost(self)
         self.espa = EspaService(self)
-        self.server.route(API_PREFIX, "m2m", self.m2m.handle, lambda rest: rest.strip("/").partition("/")[2] or rest.strip("/"))
+        self.server.route(
+            API_PREFIX, "m2m", self.m2m.handle, lambda rest: rest.strip("/").partition("/")[2] or rest.strip("/")
+        )
         self.server.route("/api", "espa", self.espa.handle, self.espa.endpoint_of)
         self.server.route(FileHost.PREFIX, "download", self.files.handle, self.files.endpoint_of)
         self.server.route(DdsHost.PREFIX, "download", self.dds.handle, self.dds.endpoint_of)

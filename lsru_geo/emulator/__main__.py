@@ -9,7 +9,9 @@ from . import Emulator
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="lsru-geo emulator", description="Serve the USGS M2M / ESPA emulator on loopback.")
+    parser = argparse.ArgumentParser(
+        prog="lsru-geo emulator", description="Serve the USGS M2M / ESPA emulator on loopback."
+    )
     add_arguments(parser)
     return run(parser.parse_args(argv))
 
@@ -20,16 +22,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8080, help="port (0 picks a free one; default 8080)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random fault generator")
     parser.add_argument("--raster-size", type=int, default=256, help="pixels per side of product rasters")
-    parser.add_argument("--processing-seconds", type=float, default=60.0,
-                        help="emulated seconds an ESPA item spends in each state (default 60)")
-    parser.add_argument("--clock-speed", type=float, default=1.0,
-                        help="how many emulated seconds pass per real second (e.g. 60 makes orders complete quickly)")
+    parser.add_argument(
+        "--processing-seconds",
+        type=float,
+        default=60.0,
+        help="emulated seconds an ESPA item spends in each state (default 60)",
+    )
+    parser.add_argument(
+        "--clock-speed",
+        type=float,
+        default=1.0,
+        help="how many emulated seconds pass per real second (e.g. 60 makes orders complete quickly)",
+    )
     parser.add_argument("--error-rate", type=float, default=0.0, help="share of ESPA items that end in error")
     parser.add_argument("--retry-rate", type=float, default=0.0, help="share of ESPA items that pass through retry")
     parser.add_argument("--unavailable-rate", type=float, default=0.0, help="share of ESPA items that are unavailable")
     parser.add_argument("--purge-days", type=float, default=10.0, help="days after completion when orders are purged")
     parser.add_argument("--open-unit-limit", type=int, default=10_000, help="open ESPA items allowed per user")
-    parser.add_argument("--m2m-http-errors", action="store_true", help="answer M2M AUTH_*/RATE_LIMIT* with 401/429, not 200")
+    parser.add_argument(
+        "--m2m-http-errors", action="store_true", help="answer M2M AUTH_*/RATE_LIMIT* with 401/429, not 200"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -24,7 +24,7 @@ import shapely
 
 from ._wrs2 import grid, split_antimeridian
 
-__all__ = ["DATASETS", "MISSIONS", "Scenes", "generate", "find", "split_antimeridian"]
+__all__ = ["DATASETS", "MISSIONS", "Scenes", "find", "generate", "split_antimeridian"]
 
 CYCLE_START = dt.date(2018, 1, 7)  # a day 1 of the 16-day cycle, checked against real acquisitions
 EPOCH = dt.date(1970, 1, 1)
@@ -43,8 +43,12 @@ class Mission:
 
 MISSIONS = {
     ("TM", 4): Mission(4, "T", "TM", dt.date(1982, 8, 22), dt.date(1993, 12, 14), 0, ("XXX", "PAC", "EDC")),
-    ("TM", 5): Mission(5, "T", "TM", dt.date(1984, 3, 16), dt.date(2011, 11, 18), 1, ("XXX", "EDC", "KIS", "MLK", "PAC", "GLC")),
-    ("ETM", 7): Mission(7, "E", "ETM", dt.date(1999, 5, 28), dt.date(2024, 1, 19), 0, ("EDC", "SGS", "ASN", "GNC", "AGS")),
+    ("TM", 5): Mission(
+        5, "T", "TM", dt.date(1984, 3, 16), dt.date(2011, 11, 18), 1, ("XXX", "EDC", "KIS", "MLK", "PAC", "GLC")
+    ),
+    ("ETM", 7): Mission(
+        7, "E", "ETM", dt.date(1999, 5, 28), dt.date(2024, 1, 19), 0, ("EDC", "SGS", "ASN", "GNC", "AGS")
+    ),
     ("OLI_TIRS", 8): Mission(8, "C", "OLI_TIRS", dt.date(2013, 4, 11), None, 1, ("LGN",)),
     ("OLI_TIRS", 9): Mission(9, "C", "OLI_TIRS", dt.date(2021, 10, 31), None, 0, ("LGN",)),
     ("MSS", 4): Mission(4, "M", "MSS", dt.date(1982, 7, 16), dt.date(1992, 10, 14), 0, ("XXX", "PAC")),
@@ -69,12 +73,28 @@ class Dataset:
 DATASETS = {
     d.alias: d
     for d in (
-        Dataset("landsat_ot_c2_l1", "5e81f14f59432a27", "Landsat 8-9 OLI/TIRS C2 L1", 1, (("OLI_TIRS", 8), ("OLI_TIRS", 9))),
-        Dataset("landsat_ot_c2_l2", "5e83d14f2fc39685", "Landsat 8-9 OLI/TIRS C2 L2", 2, (("OLI_TIRS", 8), ("OLI_TIRS", 9)), "10.5066/P9OGBGM6"),
+        Dataset(
+            "landsat_ot_c2_l1", "5e81f14f59432a27", "Landsat 8-9 OLI/TIRS C2 L1", 1, (("OLI_TIRS", 8), ("OLI_TIRS", 9))
+        ),
+        Dataset(
+            "landsat_ot_c2_l2",
+            "5e83d14f2fc39685",
+            "Landsat 8-9 OLI/TIRS C2 L2",
+            2,
+            (("OLI_TIRS", 8), ("OLI_TIRS", 9)),
+            "10.5066/P9OGBGM6",
+        ),
         Dataset("landsat_etm_c2_l1", "5e83d0d02b146ae0", "Landsat 7 ETM+ C2 L1", 1, (("ETM", 7),)),
         Dataset("landsat_etm_c2_l2", "5e83d12add5d4aa1", "Landsat 7 ETM+ C2 L2", 2, (("ETM", 7),), "10.5066/P9C7I13B"),
         Dataset("landsat_tm_c2_l1", "5e83d0a05ee25348", "Landsat 4-5 TM C2 L1", 1, (("TM", 4), ("TM", 5))),
-        Dataset("landsat_tm_c2_l2", "5e83d1193824e4fc", "Landsat 4-5 TM C2 L2", 2, (("TM", 4), ("TM", 5)), "10.5066/P9IAXOVV"),
+        Dataset(
+            "landsat_tm_c2_l2",
+            "5e83d1193824e4fc",
+            "Landsat 4-5 TM C2 L2",
+            2,
+            (("TM", 4), ("TM", 5)),
+            "10.5066/P9IAXOVV",
+        ),
         Dataset("landsat_mss_c2_l1", "5e83d0e09a752cff", "Landsat 1-5 MSS C2 L1", 1, (("MSS", 4), ("MSS", 5))),
     )
 }
@@ -135,14 +155,29 @@ class Scenes:
         return [
             f"L{x}{s:02d}_{lv}_{p:03d}{r:03d}_{_ymd(a)}_{_ymd(pr)}_02_{c}"
             for x, s, lv, p, r, a, pr, c in zip(
-                self.sensor_letter, self.satellite.tolist(), levels, self.path.tolist(), self.row.tolist(), self.acquired.tolist(), self.processed.tolist(), self.category
+                self.sensor_letter,
+                self.satellite.tolist(),
+                levels,
+                self.path.tolist(),
+                self.row.tolist(),
+                self.acquired.tolist(),
+                self.processed.tolist(),
+                self.category, strict=False,
             )
         ]
 
     def entity_ids(self) -> list[str]:
         return [
             f"L{x}{s}{p:03d}{r:03d}{_yj(a)}{st}{v:02d}"
-            for x, s, p, r, a, st, v in zip(self.sensor_letter, self.satellite.tolist(), self.path.tolist(), self.row.tolist(), self.acquired.tolist(), self.station, self.version.tolist())
+            for x, s, p, r, a, st, v in zip(
+                self.sensor_letter,
+                self.satellite.tolist(),
+                self.path.tolist(),
+                self.row.tolist(),
+                self.acquired.tolist(),
+                self.station,
+                self.version.tolist(), strict=False,
+            )
         ]
 
 
@@ -228,9 +263,14 @@ def generate(
         level = l1_level
         exists = processed <= today_day
 
-    station_choice = np.array(
-        [m.stations[int(v * len(m.stations))] for m, v in zip(np.array(missions, dtype=object)[mission_of], u[6])], dtype=object
-    ) if len(cell) else np.array([], dtype=object)
+    station_choice = (
+        np.array(
+            [m.stations[int(v * len(m.stations))] for m, v in zip(np.array(missions, dtype=object)[mission_of], u[6], strict=False)],
+            dtype=object,
+        )
+        if len(cell)
+        else np.array([], dtype=object)
+    )
     version = np.where(u[7] < 0.05, 1, 0)
     # real scenes sit within ~0.1 degree of their nominal cell and are slightly larger than it
     shift = np.stack([(u[6] - 0.5) * 0.12, (u[7] - 0.5) * 0.08], axis=1)
@@ -264,8 +304,24 @@ def generate(
 def _empty(dataset: Dataset) -> Scenes:
     empty_int = np.array([], dtype=int)
     empty_obj = np.array([], dtype=object)
-    return Scenes(dataset, empty_int, empty_obj, empty_obj, empty_int, empty_int, empty_int, empty_int, np.array([], float),
-                  empty_obj, empty_obj, empty_obj, empty_obj, empty_int, np.zeros((0, 4, 2)), empty_int)
+    return Scenes(
+        dataset,
+        empty_int,
+        empty_obj,
+        empty_obj,
+        empty_int,
+        empty_int,
+        empty_int,
+        empty_int,
+        np.array([], float),
+        empty_obj,
+        empty_obj,
+        empty_obj,
+        empty_obj,
+        empty_int,
+        np.zeros((0, 4, 2)),
+        empty_int,
+    )
 
 
 def find(dataset: Dataset, satellite: int, path: int, row: int, acquired: dt.date, today: dt.date) -> Scenes:
@@ -292,7 +348,9 @@ def describe(display_id: str, today: dt.date) -> dict | None:
     except (ValueError, IndexError):
         return None
     family = {"C": "ot", "O": "ot", "E": "etm", "T": "tm" if satellite < 8 else "ot", "M": "mss"}.get(letter)
-    dataset = DATASETS.get(f"landsat_{family}_c2_l{level[1]}") if family and level[:1] == "L" and level[1:2] in "12" else None
+    dataset = (
+        DATASETS.get(f"landsat_{family}_c2_l{level[1]}") if family and level[:1] == "L" and level[1:2] in "12" else None
+    )
     if dataset is None:
         return None
     scenes = find(dataset, satellite, path, row, acquired, today)

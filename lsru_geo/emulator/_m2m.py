@@ -84,7 +84,9 @@ class M2MService:
         self.downloads.reset()
 
     # -- envelope -------------------------------------------------------------------------------------
-    def _envelope(self, data: object, session: Session | None, code: str | None = None, message: str | None = None) -> Response:
+    def _envelope(
+        self, data: object, session: Session | None, code: str | None = None, message: str | None = None
+    ) -> Response:
         body = {
             "requestId": next(self.state.request_ids),
             "version": "stable",
@@ -101,8 +103,14 @@ class M2MService:
         return Response.json(body, status)
 
     def _expired(self) -> Response:
-        body = {"errorCode": "AUTH_EXPIRED", "errorMessage": "API key has expired due to inactivity", "data": None,
-                "requestId": 0, "sessionId": None, "version": None}
+        body = {
+            "errorCode": "AUTH_EXPIRED",
+            "errorMessage": "API key has expired due to inactivity",
+            "data": None,
+            "requestId": 0,
+            "sessionId": None,
+            "version": None,
+        }
         return Response.json(body, 401 if self.emulator.options.m2m_http_errors else 200)
 
     # -- dispatch -------------------------------------------------------------------------------------
@@ -135,8 +143,12 @@ class M2MService:
                 del self.state.sessions[session.key]
                 return self._expired()
             if self.state.in_flight.get(session.username, 0):
-                return self._envelope(None, session, "RATE_LIMIT_USER",
-                                      "You may only have one request in progress at a time. Please wait for it to complete.")
+                return self._envelope(
+                    None,
+                    session,
+                    "RATE_LIMIT_USER",
+                    "You may only have one request in progress at a time. Please wait for it to complete.",
+                )
             self.state.in_flight[session.username] = 1
             session.last_used = now
         try:
@@ -164,7 +176,12 @@ class M2MService:
         if user is None or user.token != payload.get("token"):
             return self._envelope(None, None, "AUTH_INVALID", "User credential verification failed")
         issued = self.emulator.clock.timestamp()
-        claims = {"cid": user.contact_id, "s": str(int(issued)), "r": len(self.state.sessions) % 1000, "p": ["download", "order"]}
+        claims = {
+            "cid": user.contact_id,
+            "s": str(int(issued)),
+            "r": len(self.state.sessions) % 1000,
+            "p": ["download", "order"],
+        }
         key = base64.b64encode(json.dumps(claims, separators=(",", ":")).encode()).decode()
         key += base64.urlsafe_b64encode(np.random.default_rng().bytes(12)).decode()  # unique even within a second
         session = Session(key, user.username, user.contact_id, next(self.state.session_ids), issued)
@@ -184,8 +201,10 @@ class M2MService:
         limits = {"recentDownloadCount": 15000, "pendingDownloadCount": 20000, "unattemptedDownloadCount": 20000}
         return {
             "initialLimits": [dict(limits)],
-            "remainingLimits": [{"limitType": "user", "username": session.username, **limits},
-                                {"limitType": "ip", "ipAddress": "127.0.0.1", **limits}],
+            "remainingLimits": [
+                {"limitType": "user", "username": session.username, **limits},
+                {"limitType": "ip", "ipAddress": "127.0.0.1", **limits},
+            ],
             "recentDownloadCounts": [],
         }
 
@@ -220,7 +239,11 @@ class M2MService:
 
     def _dataset_search(self, payload: dict, session: Session) -> list[dict]:
         pattern = str(payload.get("datasetName") or "").lower()
-        return [self._dataset_object(d) for alias, d in cat.DATASETS.items() if pattern in alias or pattern in d.name.lower()]
+        return [
+            self._dataset_object(d)
+            for alias, d in cat.DATASETS.items()
+            if pattern in alias or pattern in d.name.lower()
+        ]
 
     def _dataset(self, payload: dict, session: Session) -> dict | None:
         wanted = str(payload.get("datasetName") or payload.get("datasetId") or "").lower()
@@ -251,7 +274,9 @@ class M2MService:
         max_results = min(_int(payload.get("maxResults", 100), "maxResults", minimum=1), MAX_RESULTS)
         descending = str(payload.get("sortDirection") or "DESC").upper() != "ASC"
         metadata_type = payload.get("metadataType")
-        cache_key = json.dumps([dataset.alias, scene_filter, descending, str(self._today())], sort_keys=True, default=str)
+        cache_key = json.dumps(
+            [dataset.alias, scene_filter, descending, str(self._today())], sort_keys=True, default=str
+        )
         with self.state.lock:
             scenes = self.state.cache.get(cache_key)
         if scenes is None:
@@ -309,33 +334,40 @@ class M2MService:
         browse_name = "Level-1 Reflective Browse" if scenes.dataset.level == 2 else "Reflective Browse"
         options = {"bulk": True, "download": True, "order": scenes.dataset.level == 1, "secondary": False}
         results = []
-        for i, (display_id, l1_id, entity_id) in enumerate(zip(display_ids, l1_ids, entity_ids)):
+        for i, (display_id, l1_id, entity_id) in enumerate(zip(display_ids, l1_ids, entity_ids, strict=False)):
             day = cat._ymd(int(scenes.acquired[i]))
             date = f"{day[:4]}-{day[4:6]}-{day[6:]} 00:00:00"
             west, south, east, north = bounds[i]
-            results.append({
-                "browse": [{
-                    "id": "5fb4ba12d7ec307f",
-                    "browseRotationEnabled": None if search else False,
-                    "browseName": browse_name,
-                    "browsePath": f"{self.base_url}gen-browse?size=rrb&type=refl&product_id={l1_id}",
-                    "overlayPath": OVERLAY.format(pid=l1_id),
-                    "overlayType": "ls_chs",
-                    "thumbnailPath": f"{self.base_url}gen-browse?size=thumb&type=refl&product_id={l1_id}",
-                }],
-                "cloudCover": f"{float(scenes.cloud_cover[i]):.2f}",
-                "entityId": entity_id,
-                "displayId": display_id,
-                "orderingId": None if search else entity_id,
-                "metadata": _metadata(scenes, i, display_id, l1_id, entity_id, metadata_type),
-                "hasCustomizedMetadata": None if search else False,
-                "options": dict(options),
-                "selected": {"bulk": False, "compare": False, "order": False} if search else None,
-                "spatialBounds": {"type": "Polygon", "coordinates": [[[west, south], [west, north], [east, north], [east, south], [west, south]]]},
-                "spatialCoverage": coverage[i],
-                "temporalCoverage": {"endDate": date, "startDate": date},
-                "publishDate": "Unknown" if scenes.dataset.level == 2 else f"{date[:10]} 10:37:00",
-            })
+            results.append(
+                {
+                    "browse": [
+                        {
+                            "id": "5fb4ba12d7ec307f",
+                            "browseRotationEnabled": None if search else False,
+                            "browseName": browse_name,
+                            "browsePath": f"{self.base_url}gen-browse?size=rrb&type=refl&product_id={l1_id}",
+                            "overlayPath": OVERLAY.format(pid=l1_id),
+                            "overlayType": "ls_chs",
+                            "thumbnailPath": f"{self.base_url}gen-browse?size=thumb&type=refl&product_id={l1_id}",
+                        }
+                    ],
+                    "cloudCover": f"{float(scenes.cloud_cover[i]):.2f}",
+                    "entityId": entity_id,
+                    "displayId": display_id,
+                    "orderingId": None if search else entity_id,
+                    "metadata": _metadata(scenes, i, display_id, l1_id, entity_id, metadata_type),
+                    "hasCustomizedMetadata": None if search else False,
+                    "options": dict(options),
+                    "selected": {"bulk": False, "compare": False, "order": False} if search else None,
+                    "spatialBounds": {
+                        "type": "Polygon",
+                        "coordinates": [[[west, south], [west, north], [east, north], [east, south], [west, south]]],
+                    },
+                    "spatialCoverage": coverage[i],
+                    "temporalCoverage": {"endDate": date, "startDate": date},
+                    "publishDate": "Unknown" if scenes.dataset.level == 2 else f"{date[:10]} 10:37:00",
+                }
+            )
         return results
 
     def _scene_metadata(self, payload: dict, session: Session) -> dict:
@@ -480,7 +512,7 @@ def _footprints_json(scenes: cat.Scenes) -> tuple[list[dict], list[list[float]]]
         geometry = cat.split_antimeridian(np.array([shapely.Polygon(ring[i])], dtype=object))[0]
         parts = [[[[round(x, 5), round(y, 5)] for x, y in part.exterior.coords]] for part in geometry.geoms]
         coverage[i] = {"type": "MultiPolygon", "coordinates": parts}
-        west, south, east, north = shapely.bounds(geometry)
+        _west, south, _east, north = shapely.bounds(geometry)
         bounds[i] = [-180.0, south, 180.0, north]
     return coverage, bounds.tolist()
 
@@ -489,13 +521,20 @@ def _field(fid: str, name: str, anchor: str, value: object) -> dict:
     return {"id": fid, "fieldName": name, "dictionaryLink": DICTIONARY + "\n#" + anchor, "value": value}
 
 
-def _metadata(scenes: cat.Scenes, i: int, display_id: str, l1_id: str, entity_id: str, metadata_type: str | None) -> list[dict]:
+def _metadata(
+    scenes: cat.Scenes, i: int, display_id: str, l1_id: str, entity_id: str, metadata_type: str | None
+) -> list[dict]:
     if metadata_type not in ("summary", "full"):
         return []
     day = cat._ymd(int(scenes.acquired[i]))
     cover = float(scenes.cloud_cover[i])
     fields = [
-        _field("5e83d1507bc900d5", "Landsat Product Identifier L2" if scenes.dataset.level == 2 else "Landsat Product Identifier L1", "landsat_product_id", display_id),
+        _field(
+            "5e83d1507bc900d5",
+            "Landsat Product Identifier L2" if scenes.dataset.level == 2 else "Landsat Product Identifier L1",
+            "landsat_product_id",
+            display_id,
+        ),
         _field("5e83d15012b8905f", "Landsat Product Identifier L1", "landsat_product_id", l1_id),
         _field("5e83d1505e5e2ce5", "Landsat Scene Identifier", "landsat_scene_id", entity_id),
         _field("5e83d150a2a27e25", "Date Acquired", "date_acquired", f"{day[:4]}/{day[4:6]}/{day[6:]}"),
@@ -513,14 +552,44 @@ def _metadata(scenes: cat.Scenes, i: int, display_id: str, l1_id: str, entity_id
         _field("5e83d150ba5b2d24", "Collection Number", "collection_number", 2),
         _field("5e83d1503f2b0ab6", "Land Cloud Cover", "cloud_cover_land", f"{max(cover, 0) * 0.9:7.2f}"),
         _field("5e83d150ca9b8af7", "Scene Cloud Cover L1", "cloud_cover", f"{cover:7.2f}"),
-        _field("5e83d150d5ed1dc3", "Date Product Generated L2", "date_l2_generated", f"{processed[:4]}/{processed[4:6]}/{processed[6:]}"),
-        _field("5e83d150e5f0f8c6", "Date Product Generated L1", "date_l1_generated", f"{processed[:4]}/{processed[4:6]}/{processed[6:]}"),
-        _field("5e83d1504a8b3da5", "Start Time", "start_time", f"{day[:4]}:{int(_doy(day)):03d}:{10 + int(rng.integers(0, 8)):02d}:{int(rng.integers(0, 60)):02d}:{rng.uniform(0, 60):010.7f}"),
-        _field("5e83d1507b29a7c8", "Sun Elevation L0RA", "sun_elevation", f"{max(2.0, 82.0 - abs(lat - 23.44 * np.sin(2 * np.pi * (284 + _doy(day)) / 365))):12.8f}"),
+        _field(
+            "5e83d150d5ed1dc3",
+            "Date Product Generated L2",
+            "date_l2_generated",
+            f"{processed[:4]}/{processed[4:6]}/{processed[6:]}",
+        ),
+        _field(
+            "5e83d150e5f0f8c6",
+            "Date Product Generated L1",
+            "date_l1_generated",
+            f"{processed[:4]}/{processed[4:6]}/{processed[6:]}",
+        ),
+        _field(
+            "5e83d1504a8b3da5",
+            "Start Time",
+            "start_time",
+            f"{day[:4]}:{int(_doy(day)):03d}:{10 + int(rng.integers(0, 8)):02d}:{int(rng.integers(0, 60)):02d}:{rng.uniform(0, 60):010.7f}",
+        ),
+        _field(
+            "5e83d1507b29a7c8",
+            "Sun Elevation L0RA",
+            "sun_elevation",
+            f"{max(2.0, 82.0 - abs(lat - 23.44 * np.sin(2 * np.pi * (284 + _doy(day)) / 365))):12.8f}",
+        ),
         _field("5e83d1500e7a5e3f", "Sun Azimuth L0RA", "sun_azimuth", f"{150.0 + rng.uniform(-20, 20):12.8f}"),
-        _field("5e83d15013f3e6c8", "Data Type L2" if scenes.dataset.level == 2 else "Data Type L1", "data_type", f"{scenes.sensor[i]}_{scenes.level[i]}"),
+        _field(
+            "5e83d15013f3e6c8",
+            "Data Type L2" if scenes.dataset.level == 2 else "Data Type L1",
+            "data_type",
+            f"{scenes.sensor[i]}_{scenes.level[i]}",
+        ),
         _field("5e83d150c95a2e2b", "Sensor Identifier", "sensor_id", str(scenes.sensor[i])),
-        _field("5e83d1500d0b8e0f", "Satellite", "spacecraft_id", int(scenes.satellite[i]) if scenes.dataset.level == 1 else f"LANDSAT_{int(scenes.satellite[i])}"),
+        _field(
+            "5e83d1500d0b8e0f",
+            "Satellite",
+            "spacecraft_id",
+            int(scenes.satellite[i]) if scenes.dataset.level == 1 else f"LANDSAT_{int(scenes.satellite[i])}",
+        ),
         _field("5e83d1505ed9a4f0", "Nadir/Off Nadir", "nadir_offnadir", "NADIR"),
         _field("5e83d150b3e1b0a3", "Day/Night Indicator", "day_or_night", "DAY"),
         _field("5e83d150c8b1f1d9", "Geometric RMSE Model", "geometric_rmse_model", f"{rng.uniform(3, 12):7.3f}"),

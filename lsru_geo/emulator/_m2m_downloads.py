@@ -36,13 +36,18 @@ BUNDLE_IDS = {
     "landsat_etm_c2_l2": ("632311068b0935a8", "5e83d12aed0efa58"),
     "landsat_tm_c2_l2": ("632312ba6c0988ef", "5e83d11933473426"),
 }
-BAND_PRODUCT_IDS = {"landsat_ot_c2_l2": "5e83d14f567d0086", "landsat_etm_c2_l2": "5e83d12b3a5f3a1d", "landsat_tm_c2_l2": "5e83d119a5d0a4c6"}
+BAND_PRODUCT_IDS = {
+    "landsat_ot_c2_l2": "5e83d14f567d0086",
+    "landsat_etm_c2_l2": "5e83d12b3a5f3a1d",
+    "landsat_tm_c2_l2": "5e83d119a5d0a4c6",
+}
 LABEL_LIMIT = 50
 
 
 class DdsHost(FileHost):
     """The M2M download host (``/download/<token>``, like ``dds.cr.usgs.gov``): the same Range, HEAD and fault
-    handling as the ESPA host."""
+    handling as the ESPA host.
+    """
 
     PREFIX = "/download/"
 
@@ -116,7 +121,9 @@ class Downloads:
         from ._products import build_usgs_band_file
 
         spec = self._spec(display_id)
-        return build_usgs_band_file(spec, suffix, self.emulator.options.cache_dir / "m2m", size=self.emulator.options.raster_size)
+        return build_usgs_band_file(
+            spec, suffix, self.emulator.options.cache_dir / "m2m", size=self.emulator.options.raster_size
+        )
 
     # -- download-options -----------------------------------------------------------------------------
     def options(self, dataset: cat.Dataset, scenes: list[tuple[str, str]], include_secondary: bool) -> list[dict]:
@@ -131,45 +138,82 @@ class Downloads:
             if spec is not None:
                 for order, suffix in enumerate(usgs_bundle_members(spec)):
                     band_entity = _band_entity(display_id, suffix)
-                    secondary.append({
-                        "id": _secondary_id(band_entity),
-                        "downloadName": suffix,
-                        "displayId": f"{display_id}_{suffix}",
-                        "entityId": band_entity,
-                        "datasetId": BAND_FILES_DATASET,
-                        "available": True,
-                        "filesize": self._band_file(display_id, suffix).stat().st_size,
+                    secondary.append(
+                        {
+                            "id": _secondary_id(band_entity),
+                            "downloadName": suffix,
+                            "displayId": f"{display_id}_{suffix}",
+                            "entityId": band_entity,
+                            "datasetId": BAND_FILES_DATASET,
+                            "available": True,
+                            "filesize": self._band_file(display_id, suffix).stat().st_size,
+                            "productName": BAND_FILE,
+                            "productCode": "D688",
+                            "bulkAvailable": True,
+                            "downloadSystem": "dds",
+                            "secondaryDownloads": [],
+                            "fileGroups": ["ls_c2l2_all"],
+                            "displayOrder": order,
+                        }
+                    )
+            current, superseded = BUNDLE_IDS.get(dataset.alias, ("5e81f14ff4f9941c", "632211e26883b1f7"))
+            common = {
+                "displayId": display_id,
+                "entityId": entity_id,
+                "datasetId": dataset.dataset_id,
+                "bulkAvailable": True,
+                "secondaryDownloads": secondary if include_secondary else [],
+            }
+            answer.append(
+                {
+                    "id": current,
+                    "downloadName": None,
+                    **common,
+                    "available": spec is not None,
+                    "filesize": self._bundle(display_id).stat().st_size if spec is not None else 0,
+                    "productName": BUNDLE if level2 else "Landsat Collection 2 Level-1 Product Bundle",
+                    "productCode": "D688" if level2 else "D687",
+                    "downloadSystem": "dds",
+                }
+            )
+            answer.append(
+                {
+                    "id": superseded,
+                    "downloadName": None,
+                    **common,
+                    "available": False,
+                    "filesize": 0,
+                    "productName": BUNDLE if level2 else "Landsat Collection 2 Level-1 Product Bundle",
+                    "productCode": "D688" if level2 else "D687",
+                    "downloadSystem": "dds",
+                }
+            )
+            if level2:
+                answer.append(
+                    {
+                        "id": BAND_PRODUCT_IDS[dataset.alias],
+                        "downloadName": "C2L2 Tile Product Files",
+                        **common,
+                        "available": spec is not None,
+                        "filesize": 0,
                         "productName": BAND_FILE,
                         "productCode": "D688",
-                        "bulkAvailable": True,
-                        "downloadSystem": "dds",
-                        "secondaryDownloads": [],
-                        "fileGroups": ["ls_c2l2_all"],
-                        "displayOrder": order,
-                    })
-            current, superseded = BUNDLE_IDS.get(dataset.alias, ("5e81f14ff4f9941c", "632211e26883b1f7"))
-            common = {"displayId": display_id, "entityId": entity_id, "datasetId": dataset.dataset_id, "bulkAvailable": True,
-                      "secondaryDownloads": secondary if include_secondary else []}
-            answer.append({"id": current, "downloadName": None, **common, "available": spec is not None,
-                           "filesize": self._bundle(display_id).stat().st_size if spec is not None else 0,
-                           "productName": BUNDLE if level2 else "Landsat Collection 2 Level-1 Product Bundle",
-                           "productCode": "D688" if level2 else "D687", "downloadSystem": "dds"})
-            answer.append({"id": superseded, "downloadName": None, **common, "available": False, "filesize": 0,
-                           "productName": BUNDLE if level2 else "Landsat Collection 2 Level-1 Product Bundle",
-                           "productCode": "D688" if level2 else "D687", "downloadSystem": "dds"})
-            if level2:
-                answer.append({"id": BAND_PRODUCT_IDS[dataset.alias], "downloadName": "C2L2 Tile Product Files", **common,
-                               "available": spec is not None, "filesize": 0, "productName": BAND_FILE, "productCode": "D688",
-                               "downloadSystem": "folder"})
+                        "downloadSystem": "folder",
+                    }
+                )
         return answer
 
     # -- download-request -----------------------------------------------------------------------------
     def request(self, payload: dict, username: str, contact_id: int, request_id: int, lookup) -> dict:
         if payload.get("dataGroups") or payload.get("dataPaths"):
-            raise DownloadFailure("INPUT_PARAMETER_INVALID", "dataGroups and dataPaths are not supported by this service")
+            raise DownloadFailure(
+                "INPUT_PARAMETER_INVALID", "dataGroups and dataPaths are not supported by this service"
+            )
         downloads = payload.get("downloads") or []
         if not isinstance(downloads, list) or not all(isinstance(d, dict) for d in downloads):
-            raise DownloadFailure("INPUT_PARAMETER_INVALID", "downloads must be a list of {entityId, productId} objects")
+            raise DownloadFailure(
+                "INPUT_PARAMETER_INVALID", "downloads must be a list of {entityId, productId} objects"
+            )
         now = self.emulator.clock.timestamp()
         stamp = dt.datetime.fromtimestamp(now, dt.timezone.utc).strftime("%Y%m%d%H%M%S")
         default_label = str(payload.get("label") or f"m2m_{request_id}_{stamp}")
@@ -180,10 +224,15 @@ class Downloads:
             mine = [d for d in self.state.downloads.values() if d.username == username]
             recent = sum(now - d.requested < 900 for d in mine)
             pending = sum(d.ready > now for d in mine)
-            if recent + len(downloads) > options.download_limit_recent or pending + len(downloads) > options.download_limit_pending:
-                raise DownloadFailure("RATE_LIMIT_USER_DL",
-                                      f"You have exceeded your download limit: {options.download_limit_recent} downloads in 15 minutes "
-                                      f"or {options.download_limit_pending} pending downloads")
+            if (
+                recent + len(downloads) > options.download_limit_recent
+                or pending + len(downloads) > options.download_limit_pending
+            ):
+                raise DownloadFailure(
+                    "RATE_LIMIT_USER_DL",
+                    f"You have exceeded your download limit: {options.download_limit_recent} downloads in 15 minutes "
+                    f"or {options.download_limit_pending} pending downloads",
+                )
             for item in downloads:
                 label = str(item.get("label") or default_label) if not payload.get("label") else default_label
                 if len(label) > LABEL_LIMIT:
@@ -191,19 +240,43 @@ class Downloads:
                 resolved = self._resolve(str(item.get("entityId", "")), str(item.get("productId", "")), lookup)
                 if resolved is None:
                     invalid += 1
-                    failed.append({"entityId": item.get("entityId"), "productId": item.get("productId"), "errorMessage": "Invalid scene"})
+                    failed.append(
+                        {
+                            "entityId": item.get("entityId"),
+                            "productId": item.get("productId"),
+                            "errorMessage": "Invalid scene",
+                        }
+                    )
                     continue
                 display_id, product_name, dataset_id, source, prepare = resolved
-                twin = next((d for d in mine if d.entity_id == item["entityId"] and d.product_id == item["productId"]), None)
+                twin = next(
+                    (d for d in mine if d.entity_id == item["entityId"] and d.product_id == item["productId"]), None
+                )
                 if twin is not None:
-                    duplicates.append({"downloadId": twin.download_id, "entityId": twin.entity_id, "productId": twin.product_id})
+                    duplicates.append(
+                        {"downloadId": twin.download_id, "entityId": twin.entity_id, "productId": twin.product_id}
+                    )
                     continue
                 download_id = self.state.next_id
                 self.state.next_id += 1
-                token = base64.b64encode(json.dumps({"id": download_id, "contactId": contact_id}, separators=(",", ":")).encode()).decode()
+                token = base64.b64encode(
+                    json.dumps({"id": download_id, "contactId": contact_id}, separators=(",", ":")).encode()
+                ).decode()
                 url = self.emulator.dds.publish(f"download/{token}", source)
-                record = Download(download_id, username, item["entityId"], item["productId"], display_id, label, url,
-                                  source().stat().st_size, now, now + prepare, product_name, dataset_id)
+                record = Download(
+                    download_id,
+                    username,
+                    item["entityId"],
+                    item["productId"],
+                    display_id,
+                    label,
+                    url,
+                    source().stat().st_size,
+                    now,
+                    now + prepare,
+                    product_name,
+                    dataset_id,
+                )
                 self.state.downloads[download_id] = record
                 mine.append(record)
                 new_records[str(download_id)] = label
@@ -213,8 +286,15 @@ class Downloads:
                 else:
                     available.append(entry)
             remaining = self._remaining(username, now)
-        return {"availableDownloads": available, "preparingDownloads": preparing, "failed": failed, "newRecords": new_records,
-                "duplicateProducts": duplicates, "numInvalidScenes": invalid, "remainingLimits": remaining}
+        return {
+            "availableDownloads": available,
+            "preparingDownloads": preparing,
+            "failed": failed,
+            "newRecords": new_records,
+            "duplicateProducts": duplicates,
+            "numInvalidScenes": invalid,
+            "remainingLimits": remaining,
+        }
 
     def _resolve(self, entity_id: str, product_id: str, lookup):
         """What a (entityId, productId) pair downloads, or None when the pair is not a product."""
@@ -224,13 +304,23 @@ class Downloads:
                 if not len(scenes):
                     return None
                 display_id = scenes.display_ids()[0]
-                return display_id, BUNDLE, cat.DATASETS[alias].dataset_id, lambda: self._bundle(display_id), self.emulator.options.m2m_prepare_seconds
+                return (
+                    display_id,
+                    BUNDLE,
+                    cat.DATASETS[alias].dataset_id,
+                    lambda: self._bundle(display_id),
+                    self.emulator.options.m2m_prepare_seconds,
+                )
         if entity_id.startswith("L2_") and product_id == _secondary_id(entity_id):
             from ._products import usgs_bundle_members
 
             display_id = entity_id[3:43]  # product ids are 40 characters: L2_<product id>_<SUFFIX_EXT>
             spec = self._spec(display_id)
-            suffix = next((m for m in usgs_bundle_members(spec) if _band_entity(display_id, m) == entity_id), None) if spec else None
+            suffix = (
+                next((m for m in usgs_bundle_members(spec) if _band_entity(display_id, m) == entity_id), None)
+                if spec
+                else None
+            )
             if suffix is None:
                 return None
             return display_id, BAND_FILE, BAND_FILES_DATASET, lambda: self._band_file(display_id, suffix), 0.0
@@ -241,24 +331,41 @@ class Downloads:
         mine = [d for d in self.state.downloads.values() if d.username == username]
         recent = sum(now - d.requested < 900 for d in mine)
         pending = sum(d.ready > now for d in mine)
-        counts = {"recentDownloadCount": options.download_limit_recent - recent,
-                  "pendingDownloadCount": options.download_limit_pending - pending,
-                  "unattemptedDownloadCount": options.download_limit_pending - len(mine)}
-        return [{"limitType": "user", "username": username, **counts}, {"limitType": "ip", "ipAddress": "127.0.0.1", **counts}]
+        counts = {
+            "recentDownloadCount": options.download_limit_recent - recent,
+            "pendingDownloadCount": options.download_limit_pending - pending,
+            "unattemptedDownloadCount": options.download_limit_pending - len(mine),
+        }
+        return [
+            {"limitType": "user", "username": username, **counts},
+            {"limitType": "ip", "ipAddress": "127.0.0.1", **counts},
+        ]
 
     # -- download-retrieve ----------------------------------------------------------------------------
     def retrieve(self, payload: dict, username: str) -> dict:
         label = payload.get("label")
         now = self.emulator.clock.timestamp()
         with self.state.lock:
-            mine = [d for d in self.state.downloads.values() if d.username == username and (not label or d.label == label)]
+            mine = [
+                d for d in self.state.downloads.values() if d.username == username and (not label or d.label == label)
+            ]
         available, requested = [], []
         for d in mine:
             ready = d.ready <= now
-            entry = {"url": d.url if ready else d.url.replace("/download/", "/download-staging/"), "label": d.label,
-                     "entityId": d.entity_id, "eulaCode": None, "filesize": d.filesize, "datasetId": d.dataset_id,
-                     "displayId": d.display_id, "downloadId": d.download_id, "statusCode": "A" if ready else "P",
-                     "statusText": "Available" if ready else "Preparing", "productCode": "D688", "productName": d.product_name,
-                     "collectionName": "Landsat Collection 2 Level-2"}
+            entry = {
+                "url": d.url if ready else d.url.replace("/download/", "/download-staging/"),
+                "label": d.label,
+                "entityId": d.entity_id,
+                "eulaCode": None,
+                "filesize": d.filesize,
+                "datasetId": d.dataset_id,
+                "displayId": d.display_id,
+                "downloadId": d.download_id,
+                "statusCode": "A" if ready else "P",
+                "statusText": "Available" if ready else "Preparing",
+                "productCode": "D688",
+                "productName": d.product_name,
+                "collectionName": "Landsat Collection 2 Level-2",
+            }
             (available if ready else requested).append(entry)
         return {"available": available, "requested": requested, "eulas": [], "queueSize": len(mine)}

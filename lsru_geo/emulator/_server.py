@@ -222,7 +222,8 @@ class RequestLog:
             return [
                 e
                 for e in self.entries
-                if (service is None or e.service == service) and (endpoint is None or fnmatch.fnmatchcase(e.endpoint, endpoint))
+                if (service is None or e.service == service)
+                and (endpoint is None or fnmatch.fnmatchcase(e.endpoint, endpoint))
             ]
 
     def bytes_sent(self, service: str | None = None, endpoint: str | None = None) -> int:
@@ -259,7 +260,9 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         self.faults = faults
         self.log = log
 
-    def route(self, prefix: str, service: str, handler: Handler, endpoint_of: Callable[[str], str] | None = None) -> None:
+    def route(
+        self, prefix: str, service: str, handler: Handler, endpoint_of: Callable[[str], str] | None = None
+    ) -> None:
         """Send requests whose path starts with ``prefix`` to ``handler``.
 
         ``endpoint_of`` names the endpoint from the rest of the path (for faults and the log); by default the

@@ -22,7 +22,9 @@ def split_antimeridian(polygons: np.ndarray) -> np.ndarray:
     if crossing.any():
         parts = polygons[crossing]
         west = shapely.intersection(parts, shapely.box(-180.0, -90.0, 180.0, 90.0))
-        east = np.array([shapely.affinity.translate(g, xoff=-360.0) for g in shapely.intersection(parts, WORLD_EAST)], dtype=object)
+        east = np.array(
+            [shapely.affinity.translate(g, xoff=-360.0) for g in shapely.intersection(parts, WORLD_EAST)], dtype=object
+        )
         polygons = polygons.copy()
         polygons[crossing] = shapely.multipolygons(np.stack([west, east], axis=1).tolist())
     return polygons
@@ -31,7 +33,8 @@ def split_antimeridian(polygons: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Grid:
     """WRS-2 cells: ``path``, ``row``, ``corners`` (n, 4, 2) lon/lat in UL, UR, LR, LL order, and each path's
-    acquisition day in the 16-day cycle (``cycle_day[path] = (landsat 7/9/4 day, landsat 8/5 day)``)."""
+    acquisition day in the 16-day cycle (``cycle_day[path] = (landsat 7/9/4 day, landsat 8/5 day)``).
+    """
 
     path: np.ndarray
     row: np.ndarray
@@ -58,4 +61,11 @@ def grid() -> Grid:
         corners = data["corners"].astype(np.float64) / 1e5
         rings = np.concatenate([corners, corners[:, :1]], axis=1)
         cells = split_antimeridian(shapely.polygons(rings))
-        return Grid(data["path"].astype(int), data["row"].astype(int), corners, data["cycle_day"].astype(int), cells, STRtree(cells))
+        return Grid(
+            data["path"].astype(int),
+            data["row"].astype(int),
+            corners,
+            data["cycle_day"].astype(int),
+            cells,
+            STRtree(cells),
+        )

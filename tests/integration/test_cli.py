@@ -29,7 +29,9 @@ def cli(emu, monkeypatch, capsys):
 @pytest.mark.parametrize("suffix", [".gpkg", ".geojson", ".parquet", ".csv"])
 def test_search_writes_every_format(cli, tmp_path, suffix):
     target = tmp_path / f"scenes{suffix}"
-    code, out, err = cli("search", *BOX, "--begin", "2019-06-01", "--end", "2019-06-30", "--max-cloud", "80", "-o", str(target))
+    code, out, err = cli(
+        "search", *BOX, "--begin", "2019-06-01", "--end", "2019-06-30", "--max-cloud", "80", "-o", str(target)
+    )
     assert code == 0 and err == ""
     assert "LC08_L2SP_" in out and f"wrote {target}" in out
     from lsru_geo.cli import read_frame
@@ -42,8 +44,20 @@ def test_search_writes_every_format(cli, tmp_path, suffix):
 def test_search_with_an_aoi_file_and_months(cli, tmp_path):
     aoi = tmp_path / "aoi.geojson"
     gpd.GeoSeries([shapely.box(3.6, 43.6, 3.8, 43.8)], crs=4326).to_file(aoi)
-    code, out, _ = cli("search", "--aoi", str(aoi), "--collection", "landsat_etm_c2_l2", "--begin", "2005-01-01",
-                       "--end", "2005-12-31", "--months", "6", "7")
+    code, out, _ = cli(
+        "search",
+        "--aoi",
+        str(aoi),
+        "--collection",
+        "landsat_etm_c2_l2",
+        "--begin",
+        "2005-01-01",
+        "--end",
+        "2005-12-31",
+        "--months",
+        "6",
+        "7",
+    )
     assert code == 0 and "LE07_L2SP_" in out and ("_200506" in out or "_200507" in out)
     assert "_200508" not in out and "_200505" not in out
 
@@ -69,16 +83,34 @@ def test_order_orders_status_wait_download(cli, emu, tmp_path):
 def test_download_from_usgs(cli, emu, tmp_path, monkeypatch):
     monkeypatch.setattr(emu.options, "m2m_prepare_seconds", 0)
     scenes = tmp_path / "scenes.parquet"
-    assert cli("search", *BOX, "--begin", "2019-06-01", "--end", "2019-06-10", "--max-results", "1", "-o", str(scenes))[0] == 0
-    code, out, _ = cli("download", "--scenes", str(scenes), "--out", str(tmp_path / "usgs"), "--bands", "red", "qa_pixel")
+    assert (
+        cli("search", *BOX, "--begin", "2019-06-01", "--end", "2019-06-10", "--max-results", "1", "-o", str(scenes))[0]
+        == 0
+    )
+    code, out, _ = cli(
+        "download", "--scenes", str(scenes), "--out", str(tmp_path / "usgs"), "--bands", "red", "qa_pixel"
+    )
     files = out.split()
     assert code == 0 and len(files) == 4 and any(f.endswith("_SR_B4.TIF") for f in files)
 
 
 def test_order_by_ids_with_options(cli):
-    code, out, err = cli("order", "--ids", "LC08_L2SP_196030_20190629_20210414_02_T1", "--products", "sr_ndvi",
-                         "--projection", '{"utm": {"zone": 31, "zone_ns": "north"}}', "--resolution", "60",
-                         "--extent", "3.6", "43.5", "3.9", "43.9")
+    code, out, _err = cli(
+        "order",
+        "--ids",
+        "LC08_L2SP_196030_20190629_20210414_02_T1",
+        "--products",
+        "sr_ndvi",
+        "--projection",
+        '{"utm": {"zone": 31, "zone_ns": "north"}}',
+        "--resolution",
+        "60",
+        "--extent",
+        "3.6",
+        "43.5",
+        "3.9",
+        "43.9",
+    )
     assert code == 0 and out.startswith("espa-")
 
 
@@ -89,12 +121,16 @@ def test_order_by_ids_with_options(cli):
         (["search", *BOX, "--begin", "soon"], 2, "begin must be a date"),
         (["search", *BOX, "-o", "x.xlsx"], 2, "unknown output format"),
         (["order", "--ids", "nonsense", "--products", "l1"], 2, "not a Landsat product id"),
-        (["order", "--ids", "LC08_L2SP_196030_20190629_20210414_02_T1", "--products", "l1", "--projection", "{utm"], 2, "not valid JSON"),
+        (
+            ["order", "--ids", "LC08_L2SP_196030_20190629_20210414_02_T1", "--products", "l1", "--projection", "{utm"],
+            2,
+            "not valid JSON",
+        ),
         (["status", "espa-demo@example.com-01012020-000000-000"], 1, "NotFoundError"),
     ],
 )
 def test_errors_are_one_line_with_exit_codes(cli, args, code, message):
-    got, out, err = cli(*args)
+    got, _out, err = cli(*args)
     assert got == code and message in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
@@ -116,15 +152,20 @@ def test_every_command_has_help(command):
 
 
 def test_emulator_command_serves(tmp_path):
-    process = subprocess.Popen([sys.executable, "-m", "lsru_geo", "emulator", "--port", "0", "--clock-speed", "10"],
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lsru_geo", "emulator", "--port", "0", "--clock-speed", "10"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         first = process.stderr.readline()
         assert first.startswith("lsru_geo emulator on http://127.0.0.1:")
         url = first.split(" on ")[1].strip()
         import requests
 
-        answer = requests.post(url + "/api/api/json/stable/login-token", json={"username": "demo", "token": "demo-token"}).json()
+        answer = requests.post(
+            url + "/api/api/json/stable/login-token", json={"username": "demo", "token": "demo-token"}
+        ).json()
         assert answer["errorCode"] is None and answer["data"]
     finally:
         process.terminate()
@@ -139,7 +180,9 @@ def pixels_vary(path):
 def test_demo_produces_the_documented_files(tmp_path):
     """The README's first command, as a user runs it (a subprocess with its own emulator)."""
     out = tmp_path / "demo-output"
-    result = subprocess.run([sys.executable, "-m", "lsru_geo", "demo", "--out", str(out)], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "lsru_geo", "demo", "--out", str(out)], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     footprints = gpd.read_file(out / "footprints.gpkg")
     assert len(footprints) == 15 and footprints.crs.to_epsg() == 4326

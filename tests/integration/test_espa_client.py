@@ -76,7 +76,7 @@ def test_life_cycle_from_a_dataframe_selection(espa, scenes, fast):
 def test_cancel_rules(espa, scenes, fast):
     order = scenes.head(1).lsru.order(products=["l1"], espa=espa)
     finish(order, fast)
-    with pytest.raises(OrderRejectedError, match="already in a \"complete\" state"):
+    with pytest.raises(OrderRejectedError, match='already in a "complete" state'):
         order.cancel()
 
 
@@ -96,13 +96,23 @@ def test_sensors_are_grouped_by_the_service_keys(espa, fast):
     l5 = usgs.search("landsat_tm_c2_l2", bbox=MONTPELLIER, begin="2005-06-01", end="2005-06-30").display_id[:1]
     order = espa.order(list(l8) + list(l7) + list(l5), products=["l1"])
     options = order.details["product_opts"]
-    assert sorted(k for k in options if k.endswith("_l2")) == ["etm7_collection_2_l2", "olitirs8_collection_2_l2", "tm5_collection_2_l2"]
+    assert sorted(k for k in options if k.endswith("_l2")) == [
+        "etm7_collection_2_l2",
+        "olitirs8_collection_2_l2",
+        "tm5_collection_2_l2",
+    ]
     assert options["etm7_collection_2_l2"]["inputs"] == list(l7)
 
 
 def test_verbose_prints_the_body_without_credentials(espa, scenes, capsys, fast):
-    espa.order(list(scenes.display_id[:1]), products=["l1"], verbose=True, projection={"utm": {"zone": 31, "zone_ns": "north"}},
-               resolution=60, extent=(3.6, 43.5, 3.9, 43.9))
+    espa.order(
+        list(scenes.display_id[:1]),
+        products=["l1"],
+        verbose=True,
+        projection={"utm": {"zone": 31, "zone_ns": "north"}},
+        resolution=60,
+        extent=(3.6, 43.5, 3.9, 43.9),
+    )
     printed = capsys.readouterr().out
     assert '"olitirs8_collection_2_l2"' in printed and '"zone": 31' in printed and '"pixel_size": 60.0' in printed
     assert '"north": 43.9' in printed
@@ -114,7 +124,10 @@ def test_more_than_5000_inputs_are_split(espa, fast):
     assert len(ids) == 5003
     orders = espa.order(list(ids), products=["sr_ndvi"])
     assert isinstance(orders, list) and len(orders) == 2
-    sizes = [sum(len(block["inputs"]) for key, block in o.details["product_opts"].items() if key.endswith("_l2")) for o in orders]
+    sizes = [
+        sum(len(block["inputs"]) for key, block in o.details["product_opts"].items() if key.endswith("_l2"))
+        for o in orders
+    ]
     assert sizes == [5000, 3]
 
 
@@ -135,8 +148,14 @@ BAD_ORDERS = [
     ({"projection": {"utm": {"zone": 61, "zone_ns": "north"}}}, r"utm.zone=61 is outside 1..60"),
     ({"projection": {"utm": {"zone": 31}}}, "needs parameter 'zone_ns'"),
     ({"projection": {"utm": {"zone": 31, "zone_ns": "up"}}}, r"utm.zone_ns='up' is not one of \['north', 'south'\]"),
-    ({"projection": {"ps": {"longitudinal_pole": 0, "latitude_true_scale": 30, "false_easting": 0, "false_northing": 0}}},
-     "must fall between 60 and 90"),
+    (
+        {
+            "projection": {
+                "ps": {"longitudinal_pole": 0, "latitude_true_scale": 30, "false_easting": 0, "false_northing": 0}
+            }
+        },
+        "must fall between 60 and 90",
+    ),
     ({"projection": {"utm": {"zone": 31, "zone_ns": "north"}, "lonlat": None}}, "exactly one of"),
     ({"extent": (3.6, 43.5, 3.9, 43.9)}, "extent requires a projection"),
     ({"extent": (3.9, 43.5, 3.6, 43.9), "projection": {"lonlat": None}}, "empty or reversed"),
@@ -187,7 +206,11 @@ def test_item_states_error_retry_unavailable(espa, scenes, fast, monkeypatch):
         outcomes[rate] = (seen | set(order.items_frame().status), order.status, order.urls_completed)
         monkeypatch.setattr(fast.options, rate, 0.0)
     assert "error" in outcomes["error_rate"][0] and outcomes["error_rate"][2] == []
-    assert "retry" in outcomes["retry_rate"][0] and outcomes["retry_rate"][1] == "complete" and len(outcomes["retry_rate"][2]) == 2
+    assert (
+        "retry" in outcomes["retry_rate"][0]
+        and outcomes["retry_rate"][1] == "complete"
+        and len(outcomes["retry_rate"][2]) == 2
+    )
     assert "unavailable" in outcomes["unavailable_rate"][0] and outcomes["unavailable_rate"][1] == "complete"
     assert outcomes["unavailable_rate"][2] == []
 

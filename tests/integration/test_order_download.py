@@ -24,7 +24,7 @@ def test_downloads_every_completed_item_verified(completed, emu, tmp_path):
     paths = completed.download_all_complete(tmp_path)
     assert sorted(p.name for p in paths) == sorted(url.rsplit("/", 1)[1] for url in completed.urls_completed)
     assert len(emu.log.select("download", "*.md5")) == 3  # each tarball checked against its published MD5
-    for path, item in zip(sorted(paths), sorted(completed.items_status, key=lambda i: i["product_dload_url"])):
+    for path, item in zip(sorted(paths), sorted(completed.items_status, key=lambda i: i["product_dload_url"]), strict=False):
         published = requests.get(item["cksum_download_url"]).text.split()[0]
         assert hashlib.md5(path.read_bytes()).hexdigest() == published
     assert not list(tmp_path.glob("*.part")) and not list(tmp_path.glob("*.lock"))
@@ -55,7 +55,9 @@ def test_a_bad_checksum_is_reported_with_the_others_kept(completed, emu, tmp_pat
         completed.download_all_complete(tmp_path)
     assert list(info.value.failed) == [completed.urls_completed[1]]
     assert "MD5" in next(iter(info.value.failed.values())) or "md5" in next(iter(info.value.failed.values())).lower()
-    assert sorted(p.name for p in tmp_path.glob("*.tar.gz")) == sorted(u.rsplit("/", 1)[1] for u in completed.urls_completed if victim not in u)
+    assert sorted(p.name for p in tmp_path.glob("*.tar.gz")) == sorted(
+        u.rsplit("/", 1)[1] for u in completed.urls_completed if victim not in u
+    )
     assert not (tmp_path / victim).exists()
 
 

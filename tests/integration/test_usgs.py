@@ -41,9 +41,16 @@ def test_bad_token_raises_with_the_service_message(emu, monkeypatch):
 def test_point_search_over_brussels_finds_the_six_real_scenes(usgs):
     scenes = usgs.search("landsat_ot_c2_l2", bbox=BRUSSELS, begin="2018-01-01", end="2018-01-31")
     # landsatxplore recorded exactly these six WRS-2 scenes for this query in 2021
-    assert sorted(scenes.display_id.str[10:25]) == sorted([
-        "198025_20180131", "199024_20180122", "199025_20180122", "198025_20180115", "199024_20180106", "199025_20180106",
-    ])
+    assert sorted(scenes.display_id.str[10:25]) == sorted(
+        [
+            "198025_20180131",
+            "199024_20180122",
+            "199025_20180122",
+            "198025_20180115",
+            "199024_20180106",
+            "199025_20180106",
+        ]
+    )
     assert list(scenes.columns) == COLUMNS
     assert scenes.crs.to_epsg() == 4326
     assert scenes.geometry.contains(shapely.Point(4.38, 50.85)).all()
@@ -53,8 +60,14 @@ def test_point_search_over_brussels_finds_the_six_real_scenes(usgs):
 
 def test_bbox_dates_cloud_and_months(usgs):
     box = shapely.box(*MONTPELLIER)
-    scenes = usgs.search("landsat_ot_c2_l2", bbox=MONTPELLIER, begin=dt.date(2019, 1, 1), end=dt.datetime(2019, 12, 31),
-                         max_cloud_cover=35, months=[6, 7, 8])
+    scenes = usgs.search(
+        "landsat_ot_c2_l2",
+        bbox=MONTPELLIER,
+        begin=dt.date(2019, 1, 1),
+        end=dt.datetime(2019, 12, 31),
+        max_cloud_cover=35,
+        months=[6, 7, 8],
+    )
     assert len(scenes) > 5
     assert scenes.geometry.intersects(box).all()
     assert scenes.acquired.dt.month.isin([6, 7, 8]).all() and (scenes.acquired.dt.year == 2019).all()
@@ -96,14 +109,15 @@ def test_paging_is_sequential_and_complete(usgs, emu, monkeypatch):
     pd.testing.assert_frame_equal(paged, whole)
     pages = searches(emu)
     assert len(pages) == -(-len(whole) // 7)
-    assert all(a.time <= b.time for a, b in zip(pages, pages[1:]))
+    assert all(a.time <= b.time for a, b in zip(pages, pages[1:], strict=False))
 
 
 def test_max_results_and_starting_number(usgs, monkeypatch):
     whole = usgs.search("landsat_ot_c2_l2", bbox=(0, 40, 10, 50), begin="2021-01-01", end="2021-01-31")
     monkeypatch.setattr(_m2m, "PAGE_SIZE", 4)
-    part = usgs.search("landsat_ot_c2_l2", bbox=(0, 40, 10, 50), begin="2021-01-01", end="2021-01-31",
-                       starting_number=3, max_results=9)
+    part = usgs.search(
+        "landsat_ot_c2_l2", bbox=(0, 40, 10, 50), begin="2021-01-01", end="2021-01-31", starting_number=3, max_results=9
+    )
     assert list(part.display_id) == list(whole.display_id[2:11])
     assert part.attrs["total_hits"] == len(whole)
 
@@ -124,8 +138,16 @@ def test_full_metadata_columns(usgs):
     assert (scenes.date_acquired == scenes.acquired).all()
 
 
-@pytest.mark.parametrize("num,name", [(4, "landsat_tm_c2_l2"), (5, "landsat_tm_c2_l2"), (7, "landsat_etm_c2_l2"),
-                                      (8, "landsat_ot_c2_l2"), (9, "landsat_ot_c2_l2")])
+@pytest.mark.parametrize(
+    "num,name",
+    [
+        (4, "landsat_tm_c2_l2"),
+        (5, "landsat_tm_c2_l2"),
+        (7, "landsat_etm_c2_l2"),
+        (8, "landsat_ot_c2_l2"),
+        (9, "landsat_ot_c2_l2"),
+    ],
+)
 def test_collection_names_and_every_sensor_searches(usgs, num, name):
     assert Usgs.get_collection_name(num) == name
     assert Usgs.get_collection_name(num, level=1) == name.replace("_l2", "_l1")
@@ -178,7 +200,13 @@ def test_rate_limit_and_server_errors_are_retried(usgs, emu):
     assert len(scenes) == 6
     statuses = [(e.status, e.fault) for e in searches(emu)]
     assert statuses[-1] == (200, None) and len(statuses) == 6  # five faults, then the answer
-    assert sorted(kind for _, _, kind in emu.faults.injected) == ["RATE_LIMIT_USER", "RATE_LIMIT_USER", "drop", "status", "status"]
+    assert sorted(kind for _, _, kind in emu.faults.injected) == [
+        "RATE_LIMIT_USER",
+        "RATE_LIMIT_USER",
+        "drop",
+        "status",
+        "status",
+    ]
 
 
 def test_retry_after_is_honoured(usgs, emu):

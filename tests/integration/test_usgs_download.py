@@ -29,7 +29,11 @@ def test_bundle_download_waits_for_preparation(usgs, scenes, quick, tmp_path, mo
     with tarfile.open(paths[0]) as tar:
         names = tar.getnames()
     display_id = scenes.display_id.iloc[0]
-    assert f"{display_id}_SR_B4.TIF" in names and f"{display_id}_MTL.json" in names and f"{display_id}_QA_PIXEL.TIF" in names
+    assert (
+        f"{display_id}_SR_B4.TIF" in names
+        and f"{display_id}_MTL.json" in names
+        and f"{display_id}_QA_PIXEL.TIF" in names
+    )
     assert all("/" not in n for n in names)
     retrieves = quick.log.select("m2m", "download-retrieve")
     assert len(retrieves) >= 2  # polled while preparing
@@ -38,8 +42,9 @@ def test_bundle_download_waits_for_preparation(usgs, scenes, quick, tmp_path, mo
 def test_band_files_by_usgs_or_common_name(usgs, scenes, quick, tmp_path):
     paths = usgs.download(scenes.head(1), tmp_path, bands=["red", "NIR08", "qa_pixel", "ST_B10.TIF"], poll=0.05)
     display_id = scenes.display_id.iloc[0]
-    assert sorted(p.name for p in paths) == sorted(f"{display_id}_{s}" for s in ("SR_B4.TIF", "SR_B5.TIF", "QA_PIXEL.TIF", "ST_B10.TIF",
-                                                                                 "MTL.txt", "MTL.json"))
+    assert sorted(p.name for p in paths) == sorted(
+        f"{display_id}_{s}" for s in ("SR_B4.TIF", "SR_B5.TIF", "QA_PIXEL.TIF", "ST_B10.TIF", "MTL.txt", "MTL.json")
+    )
     assert {p.parent for p in paths} == {tmp_path / display_id}
     mtl = json.loads((tmp_path / display_id / f"{display_id}_MTL.json").read_text())
     assert mtl["LANDSAT_METADATA_FILE"]["PRODUCT_CONTENTS"]["LANDSAT_PRODUCT_ID"] == display_id
@@ -87,7 +92,9 @@ def test_not_prepared_in_time(usgs, scenes, quick, tmp_path):
 
 
 def key_of(emu):
-    return requests.post(emu.m2m_url + "stable/login-token", json={"username": "demo", "token": "demo-token"}).json()["data"]
+    return requests.post(emu.m2m_url + "stable/login-token", json={"username": "demo", "token": "demo-token"}).json()[
+        "data"
+    ]
 
 
 def call(emu, key, endpoint, body):
@@ -97,8 +104,16 @@ def call(emu, key, endpoint, body):
 def test_wire_shapes(scenes, quick):
     key = key_of(quick)
     entity = scenes.entity_id.iloc[0]
-    options = call(quick, key, "download-options", {"datasetName": "landsat_ot_c2_l2", "entityIds": f"{entity},{scenes.entity_id.iloc[1]}",
-                                                    "includeSecondaryFileGroups": True})["data"]
+    options = call(
+        quick,
+        key,
+        "download-options",
+        {
+            "datasetName": "landsat_ot_c2_l2",
+            "entityIds": f"{entity},{scenes.entity_id.iloc[1]}",
+            "includeSecondaryFileGroups": True,
+        },
+    )["data"]
     mine = [o for o in options if o["entityId"] == entity]
     bundles = [o for o in mine if o["productName"] == "Landsat Collection 2 Level-2 Product Bundle"]
     assert sorted(o["available"] for o in bundles) == [False, True]  # a superseded product is still listed
@@ -108,20 +123,32 @@ def test_wire_shapes(scenes, quick):
     band = next(s for s in secondary if s["displayId"].endswith("_SR_B4.TIF"))
     assert band["entityId"] == f"L2_{scenes.display_id.iloc[0]}_SR_B4_TIF" and band["datasetId"] == "5f85f041c828327a"
     # the secondary list is repeated under the band-file product as well
-    assert any(o["productName"] == "Landsat Collection 2 Level-2 Band File" and o["secondaryDownloads"] == secondary for o in mine)
+    assert any(
+        o["productName"] == "Landsat Collection 2 Level-2 Band File" and o["secondaryDownloads"] == secondary
+        for o in mine
+    )
 
-    answer = call(quick, key, "download-request", {"downloads": [
-        {"entityId": entity, "productId": current["id"]},
-        {"entityId": band["entityId"], "productId": band["id"]},
-        {"entityId": entity, "productId": band["id"]},  # the scene's id with a band's product: invalid
-    ]})["data"]
+    answer = call(
+        quick,
+        key,
+        "download-request",
+        {
+            "downloads": [
+                {"entityId": entity, "productId": current["id"]},
+                {"entityId": band["entityId"], "productId": band["id"]},
+                {"entityId": entity, "productId": band["id"]},  # the scene's id with a band's product: invalid
+            ]
+        },
+    )["data"]
     assert answer["numInvalidScenes"] == 1 and len(answer["failed"]) == 1
     assert len(answer["availableDownloads"]) == 1 and len(answer["preparingDownloads"]) == 1
     assert "/download-staging/" in answer["preparingDownloads"][0]["url"]
     label = next(iter(answer["newRecords"].values()))
     assert label.startswith("m2m_") and len(answer["newRecords"]) == 2
     assert {d["limitType"] for d in answer["remainingLimits"]} == {"user", "ip"}
-    again = call(quick, key, "download-request", {"downloads": [{"entityId": entity, "productId": current["id"]}]})["data"]
+    again = call(quick, key, "download-request", {"downloads": [{"entityId": entity, "productId": current["id"]}]})[
+        "data"
+    ]
     assert again["newRecords"] == {} and len(again["duplicateProducts"]) == 1
 
     waiting = call(quick, key, "download-retrieve", {"label": label})["data"]
@@ -134,5 +161,10 @@ def test_wire_shapes(scenes, quick):
     assert head.status_code == 200 and int(head.headers["Content-Length"]) == current["filesize"]
     partial = requests.get(url, headers={"Range": "bytes=0-511"})
     assert partial.status_code == 206 and len(partial.content) == 512
-    too_long = call(quick, key, "download-request", {"downloads": [{"entityId": entity, "productId": current["id"]}], "label": "x" * 51})
+    too_long = call(
+        quick,
+        key,
+        "download-request",
+        {"downloads": [{"entityId": entity, "productId": current["id"]}], "label": "x" * 51},
+    )
     assert too_long["errorCode"] == "INPUT_PARAMETER_INVALID"

@@ -26,9 +26,15 @@ def write(path, text, mode=0o600):
 
 
 def test_file_then_environment(tmp_path, monkeypatch):
-    conf = write(tmp_path / "lsru.ini", f"[usgs]\nusername = alice\ntoken = {SECRET_TOKEN}\npassword = {SECRET_PASSWORD}\n")
+    conf = write(
+        tmp_path / "lsru.ini", f"[usgs]\nusername = alice\ntoken = {SECRET_TOKEN}\npassword = {SECRET_PASSWORD}\n"
+    )
     config = load_config(conf)
-    assert (config.username, config.token.reveal(), config.password.reveal()) == ("alice", SECRET_TOKEN, SECRET_PASSWORD)
+    assert (config.username, config.token.reveal(), config.password.reveal()) == (
+        "alice",
+        SECRET_TOKEN,
+        SECRET_PASSWORD,
+    )
     assert (config.m2m_url, config.espa_url) == (M2M_URL, ESPA_URL)
     monkeypatch.setenv("LSRU_USERNAME", "bob")
     monkeypatch.setenv("LSRU_M2M_URL", "http://127.0.0.1:9/api/api/json")
@@ -73,7 +79,9 @@ def test_loose_permissions_warn(tmp_path):
 
 
 def test_secrets_never_in_reprs_or_logs(tmp_path, caplog):
-    conf = write(tmp_path / "c.ini", f"[usgs]\nusername = alice\ntoken = {SECRET_TOKEN}\npassword = {SECRET_PASSWORD}\n")
+    conf = write(
+        tmp_path / "c.ini", f"[usgs]\nusername = alice\ntoken = {SECRET_TOKEN}\npassword = {SECRET_PASSWORD}\n"
+    )
     config = load_config(conf)
     caplog.set_level(logging.DEBUG)
     logging.getLogger("test").debug("config %s %r token=%s", config, config, config.token)

@@ -15,7 +15,7 @@ def body(obj):
 
 
 def test_validation_errors_are_flattened():
-    messages = [{"2 validation errors": ["Required field \"format\" is missing", "Unrecognized value 'x'"]}, "Plain"]
+    messages = [{"2 validation errors": ['Required field "format" is missing', "Unrecognized value 'x'"]}, "Plain"]
     assert flatten_messages(messages) == ['Required field "format" is missing', "Unrecognized value 'x'", "Plain"]
     with pytest.raises(OrderRejectedError) as info:
         parse(body({"messages": {"errors": messages}}), 400, URL)
@@ -25,13 +25,23 @@ def test_validation_errors_are_flattened():
 @pytest.mark.parametrize(
     ("status", "payload", "kind", "text"),
     [
-        (401, {"messages": {"errors": ["Invalid username/password"]}}, AuthenticationError, "Invalid username/password"),
+        (
+            401,
+            {"messages": {"errors": ["Invalid username/password"]}},
+            AuthenticationError,
+            "Invalid username/password",
+        ),
         (403, {"messages": {"errors": ["Access Denied"]}}, AuthenticationError, "Access Denied"),
         (404, {"messages": {"errors": ["/api/v1/foo not found on the server"]}}, NotFoundError, "not found"),
         (405, {"messages": {"errors": ["Invalid method. Try GET instead"]}}, ApiError, "Try GET"),
         (429, None, RateLimitError, "HTTP 429"),
         (503, {"messages": {"warnings": ["ERS connection failed"]}}, ServerError, "ERS connection failed"),
-        (200, {"msg": "there's been a problem retrieving your information. admins have been notified"}, ServerError, "problem"),
+        (
+            200,
+            {"msg": "there's been a problem retrieving your information. admins have been notified"},
+            ServerError,
+            "problem",
+        ),
         (200, {"messages": {"warnings": ["No results found."]}}, NotFoundError, "No results found."),
     ],
 )
@@ -55,11 +65,17 @@ def test_collection_1_products():
 
 
 def test_split_inputs_keeps_at_most_5000_per_order():
-    groups = {"olitirs8_collection_2_l2": [f"a{i}" for i in range(7000)], "etm7_collection_2_l2": [f"b{i}" for i in range(4000)]}
+    groups = {
+        "olitirs8_collection_2_l2": [f"a{i}" for i in range(7000)],
+        "etm7_collection_2_l2": [f"b{i}" for i in range(4000)],
+    }
     orders = split_inputs(groups)
     assert [sum(map(len, o.values())) for o in orders] == [5000, 5000, 1000]
     assert [x for o in orders for x in o.get("olitirs8_collection_2_l2", [])] == groups["olitirs8_collection_2_l2"]
-    assert orders[1] == {"olitirs8_collection_2_l2": groups["olitirs8_collection_2_l2"][5000:], "etm7_collection_2_l2": groups["etm7_collection_2_l2"][:3000]}
+    assert orders[1] == {
+        "olitirs8_collection_2_l2": groups["olitirs8_collection_2_l2"][5000:],
+        "etm7_collection_2_l2": groups["etm7_collection_2_l2"][:3000],
+    }
 
 
 def test_plan_leaves_out_what_espa_cannot_process():

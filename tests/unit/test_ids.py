@@ -24,7 +24,12 @@ def test_product_ids_parse_into_their_fields(landsat_id):
     fields = parse_id(landsat_id)
     assert fields["kind"] == "product"
     assert (fields["sensor"], fields["satellite"], fields["processing_level"]) == (sensor, satellite, level)
-    assert (fields["path"], fields["row"], fields["collection"], fields["category"]) == (path, row, collection, category)
+    assert (fields["path"], fields["row"], fields["collection"], fields["category"]) == (
+        path,
+        row,
+        collection,
+        category,
+    )
     assert fields["acquired"] == dt.date(int(landsat_id[17:21]), int(landsat_id[21:23]), int(landsat_id[23:25]))
     assert fields["processed"] == dt.datetime.strptime(landsat_id[26:34], "%Y%m%d").date()
     assert is_valid(landsat_id)
@@ -33,8 +38,14 @@ def test_product_ids_parse_into_their_fields(landsat_id):
 def test_legacy_scene_ids_parse():
     fields = parse_id("LC81960302020197LGN00")
     assert fields == {
-        "kind": "scene", "sensor": "OLI_TIRS", "satellite": 8, "path": 196, "row": 30,
-        "acquired": dt.date(2020, 7, 15), "ground_station": "LGN", "version": 0,
+        "kind": "scene",
+        "sensor": "OLI_TIRS",
+        "satellite": 8,
+        "path": 196,
+        "row": 30,
+        "acquired": dt.date(2020, 7, 15),
+        "ground_station": "LGN",
+        "version": 0,
     }
     assert parse_id("LT51730582011301MLK00")["sensor"] == "TM"
     assert parse_id("LE70290302017052EDC01")["version"] == 1
@@ -43,7 +54,9 @@ def test_legacy_scene_ids_parse():
 @pytest.mark.parametrize(
     "bad",
     [
-        "", "LC08", "LC08_L2SP_198025_20180131_20200902_02_T3",  # tier
+        "",
+        "LC08",
+        "LC08_L2SP_198025_20180131_20200902_02_T3",  # tier
         "LC08_L2XX_198025_20180131_20200902_02_T1",  # level
         "LC08_L2SP_198025_20181331_20200902_02_T1",  # month 13
         "LE08_L2SP_198025_20180131_20200902_02_T1",  # ETM+ was never on Landsat 8
@@ -51,7 +64,8 @@ def test_legacy_scene_ids_parse():
         "lc08_l2sp_198025_20180131_20200902_02_t1",  # ids are upper case
         "LC81960302020400LGN00",  # day 400
         "LC08_L2SP_198025_20180131_20200902_02_T1 ",
-        None, 42,
+        None,
+        42,
     ],
 )
 def test_malformed_ids_are_invalid(bad):

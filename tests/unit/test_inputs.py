@@ -35,7 +35,13 @@ def test_bbox_accepts_any_sequence_of_numbers():
 
 def test_dates_from_every_common_type():
     expected = dt.date(2018, 1, 31)
-    for value in ("2018-01-31", dt.datetime(2018, 1, 31, 23, 59), expected, pd.Timestamp("2018-01-31"), np.datetime64("2018-01-31")):
+    for value in (
+        "2018-01-31",
+        dt.datetime(2018, 1, 31, 23, 59),
+        expected,
+        pd.Timestamp("2018-01-31"),
+        np.datetime64("2018-01-31"),
+    ):
         assert to_date(value, "begin") == expected
     with pytest.raises(InvalidInputError, match=r"begin \(2018-02-01\) is after end \(2018-01-31\)"):
         check_dates("2018-02-01", "2018-01-31")

@@ -14,7 +14,9 @@ URL = "https://m2m.cr.usgs.gov/api/api/json/stable/scene-search"
 
 
 def envelope(data=None, code=None, message=None):
-    return json.dumps({"requestId": 1, "version": "stable", "data": data, "errorCode": code, "errorMessage": message}).encode()
+    return json.dumps(
+        {"requestId": 1, "version": "stable", "data": data, "errorCode": code, "errorMessage": message}
+    ).encode()
 
 
 def test_data_is_returned():
@@ -75,13 +77,31 @@ def test_non_json_success_is_an_error():
 
 
 def test_payload_keeps_zero_cloud_and_sends_metadata_type():
-    payload = scene_search_payload("landsat_ot_c2_l2", spatial=None, begin=None, end=None, max_cloud_cover=0, months=[6],
-                                   starting_number=1, max_results=10, metadata_type="summary")
+    payload = scene_search_payload(
+        "landsat_ot_c2_l2",
+        spatial=None,
+        begin=None,
+        end=None,
+        max_cloud_cover=0,
+        months=[6],
+        starting_number=1,
+        max_results=10,
+        metadata_type="summary",
+    )
     assert payload["sceneFilter"]["cloudCoverFilter"] == {"min": 0, "max": 0, "includeUnknown": False}
     assert payload["sceneFilter"]["seasonalFilter"] == [6]
     assert payload["metadataType"] == "summary"
-    payload = scene_search_payload("x", spatial=None, begin=None, end=None, max_cloud_cover=100, months=None,
-                                   starting_number=1, max_results=10, metadata_type="full")
+    payload = scene_search_payload(
+        "x",
+        spatial=None,
+        begin=None,
+        end=None,
+        max_cloud_cover=100,
+        months=None,
+        starting_number=1,
+        max_results=10,
+        metadata_type="full",
+    )
     assert payload["sceneFilter"] == {}
 
 
@@ -105,10 +125,18 @@ def test_frame_types_unknown_cloud_and_multipolygons():
     ring = [[170.0, -10.0], [171.0, -10.0], [171.0, -9.0], [170.0, -9.0], [170.0, -10.0]]
     multi = {"type": "MultiPolygon", "coordinates": [[ring], [[[-180, 0], [-179, 0], [-179, 1], [-180, 0]]]]}
     records = [
-        {"displayId": "LE07_L2SP_001001_20000101_20200901_02_T1", "entityId": "LE70010012000001EDC00", "cloudCover": "-1",
-         "spatialCoverage": {"type": "Polygon", "coordinates": [ring]}},
-        {"displayId": "LT05_L2SP_001001_20000101_20200901_02_T2", "entityId": "LT50010012000001XXX00", "cloudCover": 12,
-         "spatialCoverage": multi},
+        {
+            "displayId": "LE07_L2SP_001001_20000101_20200901_02_T1",
+            "entityId": "LE70010012000001EDC00",
+            "cloudCover": "-1",
+            "spatialCoverage": {"type": "Polygon", "coordinates": [ring]},
+        },
+        {
+            "displayId": "LT05_L2SP_001001_20000101_20200901_02_T2",
+            "entityId": "LT50010012000001XXX00",
+            "cloudCover": 12,
+            "spatialCoverage": multi,
+        },
     ]
     frame = scenes_frame(records, "x")
     assert np.isnan(frame.cloud_cover[0]) and frame.cloud_cover[1] == 12.0
@@ -118,8 +146,17 @@ def test_frame_types_unknown_cloud_and_multipolygons():
 
 def test_empty_frame_has_the_columns_and_dtypes():
     empty = scenes_frame([], "d")
-    full = scenes_frame([{"displayId": "LC08_L2SP_198025_20180131_20200902_02_T2", "entityId": "e", "cloudCover": "1.00",
-                          "spatialCoverage": None}], "d")
+    full = scenes_frame(
+        [
+            {
+                "displayId": "LC08_L2SP_198025_20180131_20200902_02_T2",
+                "entityId": "e",
+                "cloudCover": "1.00",
+                "spatialCoverage": None,
+            }
+        ],
+        "d",
+    )
     assert list(empty.columns) == COLUMNS and len(empty) == 0
     assert empty.dtypes.astype(str).to_dict() == full.dtypes.astype(str).to_dict()
 
@@ -131,8 +168,18 @@ def test_snake_case():
 
 def test_page_decoding_keeps_what_the_frame_needs_and_raises_errors():
     record = json.loads((SAMPLES / "docs_scene_metadata_landsat_ot_c2_l2.response.json").read_text())["data"]
-    body = json.dumps({"requestId": 1, "data": {"results": [record], "totalHits": 7, "recordsReturned": 1, "nextRecord": 2},
-                       "errorCode": None, "errorMessage": None}).replace("/", "\\/").encode()
+    body = (
+        json.dumps(
+            {
+                "requestId": 1,
+                "data": {"results": [record], "totalHits": 7, "recordsReturned": 1, "nextRecord": 2},
+                "errorCode": None,
+                "errorMessage": None,
+            }
+        )
+        .replace("/", "\\/")
+        .encode()
+    )
     page = decode_scene_page(body, 200, URL)
     assert page.totalHits == 7 and page.results[0].displayId == "LC08_L2SP_012025_20201231_20210308_02_T1"
     frame = scenes_frame(page.results, "landsat_ot_c2_l2")
@@ -146,9 +193,11 @@ def test_page_decoding_keeps_what_the_frame_needs_and_raises_errors():
 def test_irregular_polygons_take_the_general_path():
     six = [[0.0, 0.0], [1.0, 0.0], [2.0, 1.0], [1.0, 2.0], [0.0, 1.0], [0.0, 0.0]]
     five = [[10.0, 0.0], [11.0, 0.0], [11.0, 1.0], [10.0, 1.0], [10.0, 0.0]]
-    records = [{"displayId": "x", "spatialCoverage": {"type": "Polygon", "coordinates": [six]}},
-               {"displayId": "y", "spatialCoverage": {"type": "Polygon", "coordinates": [five]}},
-               {"displayId": "z", "spatialCoverage": None}]
+    records = [
+        {"displayId": "x", "spatialCoverage": {"type": "Polygon", "coordinates": [six]}},
+        {"displayId": "y", "spatialCoverage": {"type": "Polygon", "coordinates": [five]}},
+        {"displayId": "z", "spatialCoverage": None},
+    ]
     frame = scenes_frame(records, "d")
     assert frame.geometry[0].equals(shapely.Polygon(six)) and frame.geometry[1].equals(shapely.Polygon(five))
     assert frame.geometry[2] is None

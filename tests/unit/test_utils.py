@@ -8,11 +8,21 @@ from lsru_geo import InvalidInputError
 from lsru_geo._m2m_wire import scenes_frame
 from lsru_geo.utils import bounds, geom_from_metadata
 
-SAMPLE = pathlib.Path(__file__).resolve().parents[3] / "shared" / "docs" / "samples" / "m2m" / "docs_scene_metadata_landsat_ot_c2_l2.response.json"
+SAMPLE = (
+    pathlib.Path(__file__).resolve().parents[3]
+    / "shared"
+    / "docs"
+    / "samples"
+    / "m2m"
+    / "docs_scene_metadata_landsat_ot_c2_l2.response.json"
+)
 
 
 def test_bounds_of_dicts_features_and_shapely():
-    geom = {"type": "Polygon", "coordinates": [[[3.34481, 43.96708], [6.17992, 45.23413], [5.55366, 43.56654], [3.34481, 43.96708]]]}
+    geom = {
+        "type": "Polygon",
+        "coordinates": [[[3.34481, 43.96708], [6.17992, 45.23413], [5.55366, 43.56654], [3.34481, 43.96708]]],
+    }
     assert bounds(geom) == (3.34481, 43.56654, 6.17992, 45.23413)
     assert bounds({"type": "Feature", "properties": {}, "geometry": geom}) == bounds(geom)
     assert bounds(shapely.Point(1, 2)) == (1.0, 2.0, 1.0, 2.0)
