@@ -10,7 +10,8 @@ The INI file has one section::
 ``token`` is an M2M application token (generated in ERS; the password ``login`` endpoint was removed in
 February 2025) and ``password`` is used for ESPA, which still takes HTTP basic auth. The environment
 variables ``LSRU_USERNAME``, ``LSRU_TOKEN`` and ``LSRU_PASSWORD`` override the file, and ``LSRU_M2M_URL``
-and ``LSRU_ESPA_URL`` point the clients at other hosts (the emulator, for instance). No network here.
+and ``LSRU_ESPA_URL`` point the clients at other hosts (the emulator, for instance); plain-HTTP URLs are refused
+except on loopback or with ``LSRU_ALLOW_HTTP=1``. No network here.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ._secret import Secret
 from .exceptions import ConfigError, InsecureConfigWarning
@@ -75,7 +77,21 @@ class Config:
         )
 
 
-def _url(value: str) -> str:
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def _url(value: str, variable: str) -> str:
+    """A service root, ending with ``/``; plain HTTP only on loopback (the emulator) or with ``LSRU_ALLOW_HTTP=1``,
+    since credentials travel in these requests."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{variable} must be an http(s) URL, got {value!r}")
+    loopback = parts.hostname in LOOPBACK_HOSTS or (parts.hostname or "").startswith("127.")
+    if parts.scheme == "http" and not loopback and os.environ.get("LSRU_ALLOW_HTTP") != "1":
+        raise ConfigError(
+            f"{variable} is plain HTTP ({value}): credentials would travel unencrypted. Use https, "
+            "or set LSRU_ALLOW_HTTP=1 if you really mean it"
+        )
     return value if value.endswith("/") else value + "/"
 
 
@@ -124,6 +140,6 @@ def load_config(conf: str | os.PathLike[str] | None = None) -> Config:
         username=values.get("username"),
         token=Secret(values["token"]) if "token" in values else None,
         password=Secret(values["password"]) if "password" in values else None,
-        m2m_url=_url(os.environ.get("LSRU_M2M_URL") or M2M_URL),
-        espa_url=_url(os.environ.get("LSRU_ESPA_URL") or ESPA_URL),
+        m2m_url=_url(os.environ.get("LSRU_M2M_URL") or M2M_URL, "LSRU_M2M_URL"),
+        espa_url=_url(os.environ.get("LSRU_ESPA_URL") or ESPA_URL, "LSRU_ESPA_URL"),
     )

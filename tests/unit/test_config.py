@@ -14,7 +14,7 @@ SECRET_PASSWORD = "pw-9hK#secret"
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch, tmp_path):
-    for name in ("LSRU_USERNAME", "LSRU_TOKEN", "LSRU_PASSWORD", "LSRU_M2M_URL", "LSRU_ESPA_URL"):
+    for name in ("LSRU_USERNAME", "LSRU_TOKEN", "LSRU_PASSWORD", "LSRU_M2M_URL", "LSRU_ESPA_URL", "LSRU_ALLOW_HTTP"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
 
@@ -90,3 +90,18 @@ def test_secrets_never_in_reprs_or_logs(tmp_path, caplog):
         assert SECRET_TOKEN not in text and SECRET_PASSWORD not in text
     assert Secret("a") == Secret("a") and Secret("a") != Secret("b")
     assert os.fspath(conf) in repr(config)
+
+
+def test_plain_http_only_on_loopback_or_when_allowed(monkeypatch):
+    monkeypatch.setenv("LSRU_ESPA_URL", "http://espa.cr.usgs.gov/api/v1")
+    with pytest.raises(ConfigError, match="LSRU_ESPA_URL is plain HTTP"):
+        load_config()
+    monkeypatch.setenv("LSRU_ALLOW_HTTP", "1")
+    assert load_config().espa_url == "http://espa.cr.usgs.gov/api/v1/"
+    monkeypatch.delenv("LSRU_ALLOW_HTTP")
+    for loopback in ("http://127.0.0.1:8080/api/v1", "http://localhost:9/api/v1", "http://[::1]:9/api/v1"):
+        monkeypatch.setenv("LSRU_ESPA_URL", loopback)
+        assert load_config().espa_url == loopback + "/"
+    monkeypatch.setenv("LSRU_M2M_URL", "ftp://m2m.example/")
+    with pytest.raises(ConfigError, match="must be an http"):
+        load_config()
