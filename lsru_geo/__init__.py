@@ -4,9 +4,10 @@ The public names of lsru 0.6.2 are kept (``Usgs``, ``Espa``, ``Order``, ``lsru_g
 today's services: the M2M JSON API with application tokens, Collection 2 datasets, and ESPA API v1.
 """
 
-from . import _accessor, utils  # _accessor registers DataFrame.lsru
+from . import _accessor, _xr_accessor, utils  # the accessors register DataFrame.lsru and Dataset.lsru
 from ._espa import Espa, Order
 from ._m2m import Usgs
+from ._open import open_scene, open_stack
 from ._version import __version__
 from .exceptions import (
     ApiError,

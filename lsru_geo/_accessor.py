@@ -491,6 +491,8 @@ class LsruAccessor:
         frame = self._geoframe()
         if column is not None and column not in frame.columns:
             raise InvalidInputError(f"column must be None or one of {list(frame.columns)}; got {column!r}")
+        periods = [c for c in frame.columns if isinstance(frame[c].dtype, pd.PeriodDtype)]
+        frame = frame.astype({c: str for c in periods})  # folium serialises columns to JSON, which has no Period
         tooltip = [c for c in ("display_id", "acquired", "cloud_cover", "path", "row") if c in frame.columns]
         options = {
             "tooltip": tooltip,

@@ -848,7 +848,7 @@ class _Progress:
         self._slots = 0
         self.bar = None
         if enabled:
-            from tqdm.auto import tqdm
+            from tqdm import tqdm  # text bars: tqdm.auto needs ipywidgets in notebooks and warns without it
 
             self._tqdm = tqdm
             self.bar = tqdm(

@@ -483,7 +483,7 @@ class Order:
         Order
             This order, for chaining (``order.wait().download_all_complete(...)``).
         """
-        from tqdm.auto import tqdm
+        from tqdm import tqdm  # text bars: tqdm.auto needs ipywidgets in notebooks and warns without it
 
         if poll <= 0:
             raise InvalidInputError(f"poll must be positive, got {poll!r}")

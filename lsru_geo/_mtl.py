@@ -39,7 +39,7 @@ _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
 def _value(text: str) -> Any:
-    """An unquoted MTL value as int or float when it is a number (``02`` stays the int 2), else as text."""
+    """Return an unquoted MTL value as int or float when it is a number (``02`` stays the int 2), else as text."""
     text = text.strip()
     if _NUMBER.match(text):
         number = float(text)
@@ -132,7 +132,7 @@ class SceneFacts:
     centre_lon: float
 
     def attrs(self) -> dict[str, Any]:
-        """The facts as xarray attributes (the time is a coordinate, the longitude an internal)."""
+        """Return the facts as xarray attributes (the time is a coordinate, the longitude internal)."""
         return {
             "product_id": self.product_id,
             "spacecraft_id": self.spacecraft_id,
@@ -150,7 +150,7 @@ class SceneFacts:
     @property
     def solar_day(self) -> np.datetime64:
         """The local solar date of the acquisition (UTC time shifted by the scene longitude)."""
-        shift = np.timedelta64(int(round(self.centre_lon / 15.0 * 3600)), "s")
+        shift = np.timedelta64(round(self.centre_lon / 15.0 * 3600), "s")
         return (self.time + shift).astype("datetime64[D]")
 
 
@@ -194,6 +194,66 @@ def mtl_file_names(mtl: Mtl) -> list[str]:
     """Raster file names the MTL lists (``PRODUCT_CONTENTS`` ``FILE_NAME_*`` ending in ``.TIF``)."""
     contents = mtl.get("PRODUCT_CONTENTS", {})
     return [str(v) for k, v in contents.items() if k.startswith("FILE_NAME_") and str(v).upper().endswith(".TIF")]
+
+
+def mtl_grid(mtl: Mtl) -> tuple[int, tuple[float, ...], int, int] | None:
+    """Return the reflective-band grid an MTL states: ``(epsg, transform, width, height)``, or None.
+
+    The MTL gives the UTM zone, the pixel size and the centres of the corner pixels; Collection 2 products
+    use the northern zone even south of the equator (negative northings), hence ``326zz``. None when the
+    product is not in UTM or a value is missing.
+    """
+    proj = mtl.get("PROJECTION_ATTRIBUTES", {})
+    try:
+        if proj.get("MAP_PROJECTION", "UTM") != "UTM":
+            return None
+        zone, res = int(proj["UTM_ZONE"]), float(proj["GRID_CELL_SIZE_REFLECTIVE"])
+        width, height = int(proj["REFLECTIVE_SAMPLES"]), int(proj["REFLECTIVE_LINES"])
+        x, y = float(proj["CORNER_UL_PROJECTION_X_PRODUCT"]), float(proj["CORNER_UL_PROJECTION_Y_PRODUCT"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    epsg = 32600 + zone if zone > 0 else 32700 - zone
+    return epsg, (res, 0.0, x - res / 2, 0.0, -res, y + res / 2), width, height
+
+
+def espa_grid(text: str) -> tuple[int, tuple[float, ...], int, int] | None:
+    """Return the grid an ESPA metadata file states for its first band: ``(epsg, transform, width, height)``.
+
+    ESPA writes the corner points (pixel centres when ``grid_origin`` is ``CENTER``) and the UTM zone
+    (negative south of the equator, ``327zz``). None for other projections or missing values.
+    """
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError:
+        return None
+    found: dict[str, Any] = {}
+    for element in root.iter():
+        tag = element.tag.rsplit("}", 1)[-1]
+        if tag == "projection_information":
+            found["projection"] = element.get("projection")
+        elif tag == "corner_point":
+            found[element.get("location")] = (element.get("x"), element.get("y"))
+        elif tag == "grid_origin":
+            found["origin"] = (element.text or "").strip()
+        elif tag == "zone_code":
+            found["zone"] = (element.text or "").strip()
+        elif tag == "band" and "size" not in found:
+            found["size"] = (element.get("nsamps"), element.get("nlines"))
+        elif tag == "pixel_size" and "res" not in found:
+            found["res"] = (element.get("x"), element.get("y"))
+    try:
+        if found.get("projection") != "UTM":
+            return None
+        zone = int(found["zone"])
+        rx, ry = float(found["res"][0]), float(found["res"][1])
+        x, y = float(found["UL"][0]), float(found["UL"][1])
+        width, height = int(found["size"][0]), int(found["size"][1])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if found.get("origin", "CENTER").upper() == "CENTER":
+        x, y = x - rx / 2, y + ry / 2
+    epsg = 32600 + zone if zone > 0 else 32700 - zone
+    return epsg, (rx, 0.0, x, 0.0, -ry, y), width, height
 
 
 def espa_band_files(text: str) -> list[str]:

@@ -6,13 +6,18 @@ Sources are read where they lie, never extracted:
 * a plain **tar** (a USGS bundle ``<product id>.tar``, or an ESPA tarball someone un-gzipped): the member
   offsets are listed once with :mod:`tarfile` (a few header reads), and GDAL reads each member in place
   through ``/vsisubfile/<offset>_<size>,<archive>``: as fast as an extracted file;
-* a **gzip tar** (ESPA's ``.tar.gz``): gzip has no random access, and GDAL's ``/vsitar/`` keeps seek points
-  for one archive at a time, so a stack of many tarballs makes it decompress from the start for most reads.
-  Instead each process keeps a *seek index* per archive (:class:`GzipIndex`): the zlib state every
-  16 MiB of output, recorded while the stream is first decompressed, so any later read restarts at most
-  16 MiB before its offset. GDAL reads the members through a Python file object (rasterio's ``opener``).
-  The metadata of an ESPA tarball sits in its first members, so opening one decompresses a few kilobytes;
-  pixels are decompressed when a chunk is computed.
+* a **gzip tar** (ESPA's ``.tar.gz``): gzip has no random access, and GDAL's ``/vsitar/`` lists the whole
+  archive first (a full decompression) and keeps seek points for one archive at a time, so a stack of many
+  tarballs makes it decompress from the start again and again. Instead each process keeps a *seek index*
+  per archive (:class:`GzipIndex`): the zlib state every 4 MiB of output, recorded the first time the
+  stream is decompressed that far, so a later read restarts at most 4 MiB before its offset; cursors of
+  finished tasks are parked, so the next strip of a band continues where the last one stopped. GDAL reads
+  the members through a Python file object (rasterio's ``opener``). An ESPA tarball's metadata (its
+  ``<id>.xml`` and MTL) are its first members, and they state the grid, so opening one decompresses a few
+  kilobytes; pixels are decompressed when a chunk is computed. What cannot be avoided: reaching a member
+  decompresses every member before it once per process (ESPA sorts members by name, so the NIR band of
+  an ``l1`` order sits ~770 MB into the stream). See ``benchmarks/bench_open.py`` for the costs.
+  ``zlib-ng``, when installed, inflates twice as fast as zlib.
 
 Nothing is read at build time but metadata and raster headers: every chunk is a task that opens its raster,
 reads one window and closes it (no open handles in the graph, so the graph pickles and runs on a
@@ -27,13 +32,14 @@ from __future__ import annotations
 
 import bisect
 import collections
+import contextlib
 import io
 import os
 import re
+import sys
 import tarfile
 import threading
 import uuid
-import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,16 +49,25 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from . import _bands
-from . import _xr_accessor as _  # noqa: F401  registers the ds.lsru accessor
-from ._mtl import SceneFacts, espa_band_files, mtl_file_names, parse_mtl, scene_facts
+from . import (
+    _bands,
+    _xr_accessor,  # noqa: F401  registers the ds.lsru accessor
+)
+from ._mtl import SceneFacts, espa_band_files, espa_grid, mtl_file_names, mtl_grid, parse_mtl, scene_facts
 from .exceptions import InvalidInputError
+
+try:  # zlib-ng inflates about twice as fast as zlib, and its states can be copied too
+    from zlib_ng import zlib_ng as _zlib
+except ImportError:  # pragma: no cover - optional
+    import zlib as _zlib
 
 PathLike = str | os.PathLike
 
 #: Column of a scenes GeoDataFrame that holds each downloaded product (file or folder).
 PATH_COLUMNS = ("local_path", "product_path")
-#: Default rows per chunk: whole-width strips (two 512-pixel tile rows of a full-size band).
+#: Time steps ahead whose gzip tars a task gets scanned in the background (see :func:`_prefetch`).
+PREFETCH_STEPS = 2
+#: Default rows per chunk: whole-width strips (two 512-pixel tile rows of a full-size band, ~30 MB float32).
 DEFAULT_ROWS = 1024
 
 _PRODUCT_FILE = re.compile(
@@ -218,34 +233,43 @@ def _tgz_product(archive: Path) -> Product:
     sorted). Without an ESPA ``<id>.xml`` the MTL's ``FILE_NAME_*`` list is used instead.
     """
     index = gzip_index(archive)
-    espa_listing: list[str] | None = None
+    espa_text: str | None = None
     mtl_name = None
     for name in index.iter_members():
-        base = Path(name).name
-        parts = _split_name(base)
+        parts = _split_name(Path(name).name)
         if parts is None:
             continue
-        pid, suffix, ext = parts
+        _pid, suffix, ext = parts
         if suffix == "" and ext == "xml":
-            espa_listing = espa_band_files(index.read_member(name).decode())
+            espa_text = index.read_member(name).decode()
         elif suffix == "MTL" and ext in ("txt", "xml", "json"):
             mtl_name = name
             break
-        elif ext.lower() == "tif" and espa_listing is not None:
+        elif ext.lower() == "tif" and espa_text is not None:
             break  # rasters started before any MTL: fall back to a full listing below
     if mtl_name is None:
         names = index.all_members()
-        return _assemble(str(archive), names, lambda n: RasterRef("tgz", str(archive), n), lambda n: index.read_member(n).decode())
+        return _assemble(
+            str(archive), names, lambda n: RasterRef("tgz", str(archive), n), lambda n: index.read_member(n).decode()
+        )
     mtl = parse_mtl(index.read_member(mtl_name).decode())
-    facts = scene_facts(mtl)
     prefix = str(Path(mtl_name).parent) + "/" if "/" in mtl_name else ""
-    listed = espa_listing if espa_listing is not None else mtl_file_names(mtl)
+    listed = espa_band_files(espa_text) if espa_text is not None else mtl_file_names(mtl)
     rasters = {}
     for file_name in listed:
         parts = _split_name(file_name)
         if parts and parts[2].lower() == "tif":
             rasters[parts[1]] = RasterRef("tgz", str(archive), prefix + file_name)
-    return Product(str(archive), facts, rasters)
+    product = Product(str(archive), scene_facts(mtl), rasters)
+    # the grid from the metadata: a raster header may sit at the end of its member, far into the stream
+    # (each read checks that the raster agrees)
+    stated = (espa_grid(espa_text) if espa_text is not None else None) or mtl_grid(mtl)
+    if stated is not None:
+        from rasterio.crs import CRS
+
+        epsg, transform, width, height = stated
+        product.grid = Grid(CRS.from_epsg(epsg).to_wkt(), transform, width, height)
+    return product
 
 
 def find_product(source: PathLike) -> Product:
@@ -282,6 +306,9 @@ def discover_products(folder: PathLike) -> list[Product]:
         if entry.is_dir():
             if any(_split_name(p.name) for p in entry.iterdir()):
                 products.append(_folder_product(entry))
+            else:  # an order folder of archives, as the bulk downloader makes
+                with contextlib.suppress(InvalidInputError):
+                    products += discover_products(entry)
         elif _is_gzip_tar(entry) or entry.name.lower().endswith(".tar"):
             products.append(find_product(entry))
         elif (parts := _split_name(entry.name)) is not None:
@@ -297,12 +324,21 @@ def discover_products(folder: PathLike) -> list[Product]:
 # ---------------------------------------------------------------------------------------------------------
 
 #: Distance between seek points, in uncompressed bytes: a read restarts at most this far before its offset.
-#: Each point keeps a zlib state (~40 KB), so a 2 GB product costs ~5 MB of index.
-SEEK_SPACING = 16 << 20
-#: Bytes of each member's start kept in memory (the TIFF header and tile tables every chunk task reads).
-HEAD_BYTES = 64 << 10
+#: Each point keeps a zlib state (~45 KB): indexing the first 770 MB of a product (up to its NIR band)
+#: costs ~9 MB. Dense points matter because dask runs strip tasks in no particular order.
+SEEK_SPACING = 4 << 20
+#: Reads up to this size (TIFF headers, tag arrays: what every chunk task reads again) are served from
+#: cached blocks of this size; a process keeps at most ``SMALL_CACHE_BLOCKS`` of them.
+SMALL_BLOCK = 64 << 10
+SMALL_CACHE_BLOCKS = 512
+#: Cursors (zlib states) one open member keeps: GDAL interleaves reads of a few regions (tiles in order,
+#: edge tiles and tag arrays elsewhere), and each region keeps its own cursor moving forward.
+CURSORS_PER_FILE = 3
+#: Cursors kept per archive after their file is closed: the task reading the next strip continues there.
+PARKED_CURSORS = 6
 _READ_SIZE = 256 << 10
-_MAX_INDEXES = 256
+_MAX_OUTPUT = 256 << 10
+_MAX_INDEXES = 64
 
 
 class GzipIndex:
@@ -314,19 +350,19 @@ class GzipIndex:
 
     def __init__(self, path: PathLike) -> None:
         self.path = str(path)
-        self._points_lock = threading.Lock()
+        self._points_lock = threading.RLock()
         self._scan_lock = threading.Lock()
         self._offsets = [0]  # uncompressed offsets of the points, sorted
-        self._points = [(0, 0, zlib.decompressobj(31))]  # (uncompressed, compressed, state)
+        self._points = [(0, 0, _zlib.decompressobj(31))]  # (uncompressed, compressed, state)
         self.members: dict[str, tuple[int, int]] = {}  # name -> (data offset, size), in archive order
-        self._heads: dict[str, bytes] = {}
         self._next_header = 0
+        self._parked: list[_GzipCursor] = []
         self.complete = False
 
     # -- seek points ---------------------------------------------------------------------------------------
 
     def point_before(self, offset: int) -> tuple[int, int, Any]:
-        """The last seek point at or before ``offset``, its zlib state copied (safe to advance)."""
+        """Return the last seek point at or before ``offset``, its zlib state copied (safe to advance)."""
         with self._points_lock:
             i = bisect.bisect_right(self._offsets, offset) - 1
             u, c, state = self._points[i]
@@ -337,14 +373,34 @@ class GzipIndex:
         with self._points_lock:
             return self._offsets[bisect.bisect_right(self._offsets, offset) - 1]
 
-    def add_point(self, uncompressed: int, compressed: int, state: Any) -> None:
-        """Record a seek point if it lies ``SEEK_SPACING`` beyond the last one."""
-        if uncompressed < self._offsets[-1] + SEEK_SPACING:
-            return
+    def add_point(self, uncompressed: int, compressed: int, state: Any, spacing: int) -> None:
+        """Record a seek point unless another lies within ``spacing`` bytes of it."""
         with self._points_lock:
-            if uncompressed >= self._offsets[-1] + SEEK_SPACING:
-                self._offsets.append(uncompressed)
-                self._points.append((uncompressed, compressed, state.copy()))
+            i = bisect.bisect_right(self._offsets, uncompressed)
+            if uncompressed - self._offsets[i - 1] < spacing:
+                return
+            if i < len(self._offsets) and self._offsets[i] - uncompressed < spacing:
+                return
+            self._offsets.insert(i, uncompressed)
+            self._points.insert(i, (uncompressed, compressed, state.copy()))
+
+    def park(self, cursor: _GzipCursor) -> None:
+        """Keep a closed file's cursor, so the next task reading on from there need not restart."""
+        cursor.close()
+        with self._points_lock:
+            self._parked.append(cursor)
+            del self._parked[:-PARKED_CURSORS]
+
+    def adopt(self, start: int) -> _GzipCursor | None:
+        """Return (and unpark) a parked cursor that reaches ``start`` more cheaply than a seek point, if any."""
+        with self._points_lock:
+            if not self._parked:
+                return None
+            best = min(self._parked, key=lambda c: c.cost(start))
+            if best.cost(start) >= start - self._offsets[bisect.bisect_right(self._offsets, start) - 1]:
+                return None
+            self._parked.remove(best)
+            return best
 
     # -- tar members ---------------------------------------------------------------------------------------
 
@@ -412,7 +468,7 @@ class GzipIndex:
         raise FileNotFoundError(f"{self.path} has no member {name!r}")
 
     def read_member(self, name: str) -> bytes:
-        """The whole content of a (small) member."""
+        """Return the whole content of a (small) member."""
         offset, size = self.locate(name)
         cursor = _GzipCursor(self)
         try:
@@ -420,62 +476,113 @@ class GzipIndex:
         finally:
             cursor.close()
 
-    def head(self, name: str, cursor: _GzipCursor) -> bytes:
-        """The first ``HEAD_BYTES`` of a member, cached."""
-        if name not in self._heads:
-            offset, size = self.locate(name)
-            self._heads[name] = cursor.read_at(offset, min(size, HEAD_BYTES))
-        return self._heads[name]
+    def read_small(self, start: int, length: int, cursor: _GzipCursor) -> bytes:
+        """Read a short range through the process's block cache (see ``SMALL_BLOCK``)."""
+        out = bytearray()
+        first, last = start // SMALL_BLOCK, (start + length - 1) // SMALL_BLOCK
+        for number in range(first, last + 1):
+            key = (self.path, number)
+            with _small_cache_lock:
+                block = _small_cache.get(key)
+                if block is not None:
+                    _small_cache.move_to_end(key)
+            if block is None:
+                block = cursor.read_at(number * SMALL_BLOCK, SMALL_BLOCK)
+                with _small_cache_lock:
+                    _small_cache[key] = block
+                    while len(_small_cache) > SMALL_CACHE_BLOCKS:
+                        _small_cache.popitem(last=False)
+            lo = max(start, number * SMALL_BLOCK) - number * SMALL_BLOCK
+            hi = min(start + length, (number + 1) * SMALL_BLOCK) - number * SMALL_BLOCK
+            out += block[lo:hi]
+        return bytes(out)
+
+
+_small_cache: collections.OrderedDict[tuple[str, int], bytes] = collections.OrderedDict()
+_small_cache_lock = threading.Lock()
 
 
 class _GzipCursor:
     """Reads uncompressed byte ranges of a gzip file: forward from where it is, else from a seek point."""
 
-    def __init__(self, index: GzipIndex) -> None:
+    def __init__(self, index: GzipIndex, spacing: int = SEEK_SPACING) -> None:
         self.index = index
-        self._fh = open(index.path, "rb")  # noqa: SIM115  closed by close()
+        self.spacing = spacing  # of the seek points this cursor records
+        self._fh: Any = None  # opened on demand, closed when parked
         self._state: Any = None
         self._uoff = 0  # uncompressed offset the state has reached
-        self._coff = 0  # compressed offset of the next input byte
+        self._coff = 0  # compressed offset of the next input byte the state has not consumed
+        self._pending = b""  # input read from the file but not consumed yet (it starts at _coff)
         self._last = b""  # the last output block, for small backward reads
         self._last_start = 0
+        self._read_end = 0  # where the last read ended
 
     def close(self) -> None:
-        self._fh.close()
+        """Close the file; the state stays usable (the file reopens at the same place).
+
+        Of the last output block only the part after the last read is kept: the next strip starts there.
+        """
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        keep_from = min(max(self._read_end, self._last_start), self._last_start + len(self._last))
+        self._last, self._last_start = self._last[keep_from - self._last_start :], keep_from
+
+    def _file(self) -> Any:
+        if self._fh is None:
+            self._fh = open(self.index.path, "rb")  # closed by close()
+            self._fh.seek(self._coff + len(self._pending))
+        return self._fh
+
+    def cost(self, start: int) -> int:
+        """Bytes to decompress before this cursor can return ``start`` (restarting if that is cheaper)."""
+        if self._last_start <= start < self._last_start + len(self._last):
+            return 0
+        restart = start - self.index.offset_before(start)
+        if self._state is None or start < self._uoff:
+            return restart
+        return min(start - self._uoff, restart)
 
     def _restart(self, offset: int) -> None:
         self._uoff, self._coff, self._state = self.index.point_before(offset)
-        self._fh.seek(self._coff)
+        self._pending = b""
+        self._file().seek(self._coff)
         self._last, self._last_start = b"", self._uoff
+
+    def _inflate(self) -> bytes:
+        """Decompress the next block (at most ``_MAX_OUTPUT`` bytes: QA bands compress 60-fold)."""
+        data = self._pending or self._file().read(_READ_SIZE)
+        if not data:
+            return b""
+        block = self._state.decompress(data, _MAX_OUTPUT)
+        self._pending = self._state.unconsumed_tail
+        if self._state.eof:  # a gzip member ended; another may follow (concatenated gzip)
+            self._pending = self._state.unused_data
+            self._state = _zlib.decompressobj(31)
+        self._coff += len(data) - len(self._pending)
+        return block
 
     def read_at(self, start: int, length: int) -> bytes:
         """Return up to ``length`` uncompressed bytes from ``start`` (fewer at the end of the stream)."""
         end = start + length
+        self._read_end = end
         if self._last_start <= start and end <= self._last_start + len(self._last):
             return self._last[start - self._last_start : end - self._last_start]
-        if self._state is None or start < self._uoff or self.index.offset_before(start) > self._uoff:
-            self._restart(start)  # behind us, or a seek point is nearer than where we are
         out = bytearray()
         if self._last_start <= start < self._last_start + len(self._last):
-            out += self._last[start - self._last_start :]
+            out += self._last[start - self._last_start :]  # the rest follows from where the state is
+        elif self._state is None or start < self._uoff or self.index.offset_before(start) > self._uoff:
+            self._restart(start)  # behind us, or a seek point is nearer than where we are
         while self._uoff < end:
-            data = self._fh.read(_READ_SIZE)
-            if not data:
-                break
-            block = self._state.decompress(data)
-            consumed = len(data)
-            if self._state.eof and self._state.unused_data:  # concatenated gzip members
-                rest = self._state.unused_data
-                consumed -= len(rest)
-                self._state = zlib.decompressobj(31)
-                block += self._state.decompress(rest)
-                consumed += len(rest)
+            block = self._inflate()
+            if not block and not self._pending:
+                if self._file().tell() >= os.fstat(self._file().fileno()).st_size:
+                    break  # end of the stream
+                continue
             block_start = self._uoff
             self._uoff += len(block)
-            self._coff += consumed
             self._last, self._last_start = block, block_start
-            if not self._state.eof:
-                self.index.add_point(self._uoff, self._coff, self._state)
+            self.index.add_point(self._uoff, self._coff, self._state, self.spacing)
             lo, hi = max(start, block_start), min(end, self._uoff)
             if lo < hi:
                 out += block[lo - block_start : hi - block_start]
@@ -488,10 +595,9 @@ class _GzipMemberFile(io.RawIOBase):
     def __init__(self, index: GzipIndex, name: str) -> None:
         super().__init__()
         self._index = index
-        self._name = name
         self._offset, self._size = index.locate(name)
         self._pos = 0
-        self._cursor = _GzipCursor(index)
+        self._cursors: list[_GzipCursor] = []
 
     def readable(self) -> bool:
         return True
@@ -507,17 +613,31 @@ class _GzipMemberFile(io.RawIOBase):
     def tell(self) -> int:
         return self._pos
 
+    def _cursor_for(self, start: int) -> _GzipCursor:
+        """Return the cursor that reaches ``start`` with the least decompression (most recently used last)."""
+        if self._cursors:
+            best = min(self._cursors, key=lambda c: c.cost(start))
+            if best.cost(start) == 0 or len(self._cursors) >= CURSORS_PER_FILE:
+                if best.cost(start) > 0 and len(self._cursors) >= CURSORS_PER_FILE:
+                    best = self._cursors[0]  # least recently used: it restarts
+                self._cursors.remove(best)
+                self._cursors.append(best)
+                return best
+        cursor = self._index.adopt(start) or _GzipCursor(self._index)
+        self._cursors.append(cursor)
+        return cursor
+
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
             size = self._size - self._pos
         size = max(0, min(size, self._size - self._pos))
         if not size:
             return b""
-        if self._pos + size <= HEAD_BYTES:
-            head = self._index.head(self._name, self._cursor)
-            data = head[self._pos : self._pos + size]
+        start = self._offset + self._pos
+        if size <= SMALL_BLOCK // 4:
+            data = self._index.read_small(start, size, self._cursor_for(start - start % SMALL_BLOCK))
         else:
-            data = self._cursor.read_at(self._offset + self._pos, size)
+            data = self._cursor_for(start).read_at(start, size)
         self._pos += len(data)
         return data
 
@@ -528,7 +648,9 @@ class _GzipMemberFile(io.RawIOBase):
 
     def close(self) -> None:
         if not self.closed:
-            self._cursor.close()
+            for cursor in self._cursors:
+                self._index.park(cursor)
+            self._cursors = []
         super().close()
 
 
@@ -537,7 +659,7 @@ _indexes_lock = threading.Lock()
 
 
 def gzip_index(path: PathLike) -> GzipIndex:
-    """The process's :class:`GzipIndex` of a gzip file (rebuilt when the file changes; at most 256 kept)."""
+    """Return the process's :class:`GzipIndex` of a gzip file (rebuilt when the file changes; at most 64 kept)."""
     stat = os.stat(path)
     key = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
     with _indexes_lock:
@@ -559,7 +681,7 @@ _reads_lock = threading.Lock()
 
 
 def pixel_reads() -> int:
-    """Number of raster windows read for pixels in this process so far (for tests and benchmarks)."""
+    """Return the number of raster windows read for pixels in this process so far (for tests and benchmarks)."""
     return _reads
 
 
@@ -596,7 +718,7 @@ def raster_grid(ref: RasterRef) -> Grid:
 
 
 def product_grid(product: Product, suffix: str | None = None) -> Grid:
-    """The grid of a product (all its 30 m rasters share it), read once from one raster header.
+    """Return the grid of a product (all its 30 m rasters share it), read once from one raster header.
 
     Of a gzip tar the raster nearest the start is used (only a few kilobytes to decompress).
     """
@@ -638,6 +760,7 @@ class ChunkRead:
     offset: float | None
     decode: bool
     resampling: str
+    prefetch: tuple[tuple[str, str], ...] = ()  # (archive, member) of the next time steps' gzip tars
 
 
 def _read_layer(layer: Layer, task: ChunkRead, hole: int) -> np.ndarray:
@@ -647,10 +770,14 @@ def _read_layer(layer: Layer, task: ChunkRead, hole: int) -> np.ndarray:
     out = np.full((task.height, task.width), hole, dtype=task.dtype)
     _count_read()
     with open_raster(layer.ref) as src:
-        if (src.width, src.height) != (layer.grid.width, layer.grid.height):
+        stated = layer.grid
+        if (src.width, src.height) != (stated.width, stated.height) or not np.allclose(
+            tuple(src.transform)[:6], stated.transform, rtol=0, atol=1e-6 * abs(stated.transform[0])
+        ):
             raise InvalidInputError(
-                f"{layer.ref.member or layer.ref.path} is {src.width}x{src.height} pixels, "
-                f"not {layer.grid.width}x{layer.grid.height} like the product's other rasters"
+                f"{layer.ref.member or layer.ref.path} is {src.width}x{src.height} pixels at "
+                f"{tuple(src.transform)[:6]}, not {stated.width}x{stated.height} at {stated.transform} "
+                "as its product's metadata state"
             )
         if layer.aligned:
             r0, c0 = layer.row_off + task.row0, layer.col_off + task.col0
@@ -680,19 +807,63 @@ def _read_layer(layer: Layer, task: ChunkRead, hole: int) -> np.ndarray:
     return out
 
 
+_prefetch_pool: Any = None
+_prefetched: set[tuple[str, str]] = set()
+_prefetch_lock = threading.Lock()
+
+
+def _prefetch(hints: tuple[tuple[str, str], ...]) -> None:
+    """Locate members of the next time steps' gzip tars in a background thread of this process.
+
+    Finding a member decompresses the archive up to it under the archive's lock; dask often gives both
+    threads tasks of the same scene, and one would wait. Scanning the next scenes meanwhile keeps both
+    cores busy. Skipped on dask.distributed workers, where the next scene may be another worker's.
+    """
+    if not hints or _in_distributed_worker():
+        return
+    global _prefetch_pool
+    with _prefetch_lock:
+        todo = [h for h in hints if h not in _prefetched]
+        if not todo:
+            return
+        _prefetched.update(todo)
+        if _prefetch_pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _prefetch_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lsru-gzip-scan")
+    for path, member in todo:
+        _prefetch_pool.submit(_locate_quietly, path, member)
+
+
+def _locate_quietly(path: str, member: str) -> None:
+    with contextlib.suppress(Exception):  # the task that reads the member reports any problem itself
+        gzip_index(path).locate(member)
+
+
+def _in_distributed_worker() -> bool:
+    if "distributed" not in sys.modules:
+        return False
+    try:
+        sys.modules["distributed"].get_worker()
+    except (ValueError, AttributeError):
+        return False
+    return True
+
+
 def read_chunk(task: ChunkRead) -> np.ndarray:
     """Produce one chunk: read each layer (first valid pixel wins), then decode if asked."""
+    _prefetch(task.prefetch)
     hole = task.fill if task.fill is not None else 0
     raw = None
     for layer in task.layers:
-        part = _read_layer(layer, task, hole)
         if raw is None:
-            raw = part
-        else:
-            empty = raw == hole
-            raw[empty] = part[empty]
-        if not (raw == hole).any():
-            break
+            raw = _read_layer(layer, task, hole)
+            continue
+        empty = raw == hole
+        if not empty.any():
+            break  # the layers before covered the chunk
+        part = _read_layer(layer, task, hole)
+        raw[empty] = part[empty]
     if raw is None:
         raw = np.full((task.height, task.width), hole, dtype=task.dtype)
     if not task.decode:
@@ -743,7 +914,7 @@ class _BandPlan:
 
 
 def _lazy_variable(plan: _BandPlan, grid: Grid, rows: int, cols: int, decode: bool, resampling: str, stacked: bool):
-    """A dask array (time, y, x) or (y, x) whose chunks are :func:`read_chunk` tasks."""
+    """Return a dask array (time, y, x) or (y, x) whose chunks are :func:`read_chunk` tasks."""
     import dask.array as da
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
@@ -752,11 +923,13 @@ def _lazy_variable(plan: _BandPlan, grid: Grid, rows: int, cols: int, decode: bo
     out_dtype = np.dtype("float32") if decode and enc.scale is not None else np.dtype(enc.dtype)
     ybounds, xbounds = _chunk_bounds(grid.height, rows), _chunk_bounds(grid.width, cols)
     a, b, c, d, e, f = grid.transform
-    token = tokenize(plan.name, [[(lay.ref, lay.row_off, lay.col_off, lay.aligned) for lay, _ in s] for s in plan.steps],
-                     grid, rows, cols, decode, resampling)
+    placed = [[(lay.ref, lay.row_off, lay.col_off, lay.aligned) for lay, _box in step] for step in plan.steps]
+    token = tokenize(plan.name, placed, grid, rows, cols, decode, resampling)
     name = f"lsru-read-{plan.name}-{token}"
     graph = {}
     for t, step in enumerate(plan.steps):
+        ahead = [lay.ref for later in plan.steps[t + 1 : t + 1 + PREFETCH_STEPS] for lay, _box in later]
+        hints = tuple((ref.path, ref.member) for ref in ahead if ref.kind == "tgz")
         for i, (y0, y1) in enumerate(ybounds):
             for j, (x0, x1) in enumerate(xbounds):
                 layers = tuple(lay for lay, box in step if box[0] < y1 and box[1] > y0 and box[2] < x1 and box[3] > x0)
@@ -774,6 +947,7 @@ def _lazy_variable(plan: _BandPlan, grid: Grid, rows: int, cols: int, decode: bo
                     offset=enc.offset,
                     decode=decode,
                     resampling=resampling,
+                    prefetch=hints,
                 )
                 key = (name, t, i, j) if stacked else (name, i, j)
                 graph[key] = (_expand, task) if stacked else (read_chunk, task)
@@ -911,20 +1085,18 @@ def _sources_list(sources: Any) -> list[Product]:
         column = next((c for c in PATH_COLUMNS if c in sources.columns), None)
         if column is None:
             raise InvalidInputError(
-                f"the frame needs a column {PATH_COLUMNS[0]!r} (or {PATH_COLUMNS[1]!r}) with each product's file or folder"
+                f"the frame needs a column {PATH_COLUMNS[0]!r} (or {PATH_COLUMNS[1]!r}) "
+                "with each product's file or folder"
             )
         paths = list(sources[column])
-        missing = [i for i, p in zip(sources.index, paths) if p is None or (isinstance(p, float) and np.isnan(p))]
+        missing = [i for i, p in zip(sources.index, paths, strict=True)
+                   if p is None or (isinstance(p, float) and np.isnan(p))]
         if missing:
             raise InvalidInputError(f"rows {missing[:5]} have no {column}; download them or drop them first")
         return [find_product(p) for p in paths]
     if isinstance(sources, (str, os.PathLike)):
         path = Path(sources)
-        if path.is_dir() and not any(_split_name(p.name) for p in path.iterdir() if p.is_file()):
-            return discover_products(path)
-        if path.is_dir():
-            return discover_products(path)
-        return [find_product(path)]
+        return discover_products(path) if path.is_dir() else [find_product(path)]
     products = [s if isinstance(s, Product) else find_product(s) for s in sources]
     if not products:
         raise InvalidInputError("no products to stack")
@@ -932,7 +1104,7 @@ def _sources_list(sources: Any) -> list[Product]:
 
 
 def _target_grid(products: list[Product], crs: Any, resolution: Any, bounds: Any) -> Grid:
-    """The common grid: the most frequent CRS (or ``crs``), native 30 m pixels aligned on the products' edges."""
+    """Return the common grid: the most frequent CRS (or ``crs``), native 30 m pixels aligned on the products' edges."""
     from rasterio.crs import CRS
     from rasterio.warp import transform_bounds
 
@@ -958,10 +1130,11 @@ def _target_grid(products: list[Product], crs: Any, resolution: Any, bounds: Any
         res = (float(resolution), float(resolution)) if np.isscalar(resolution) else tuple(map(float, resolution))
     if bounds is None:
         boxes = [transform_bounds(CRS.from_wkt(g.crs), target_crs, *g.bounds, densify_pts=21) for g in grids]
-        bounds = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+        lows, highs = np.min(boxes, axis=0), np.max(boxes, axis=0)
+        bounds = (lows[0], lows[1], highs[2], highs[3])
     left, bottom, right, top = map(float, bounds)
     if right <= left or top <= bottom:
-        raise InvalidInputError(f"bounds must be (left, bottom, right, top) with left < right and bottom < top, got {bounds}")
+        raise InvalidInputError(f"bounds must be (left, bottom, right, top), left < right and bottom < top: {bounds}")
     # snap outwards onto the pixel edges of the first product in the target CRS (no resampling for its zone)
     ref = next((g for g in same if np.allclose(g.res, res)), None)
     ox, oy = (ref.transform[2], ref.transform[5]) if ref else (0.0, 0.0)
@@ -991,10 +1164,12 @@ def _layer_for(ref: RasterRef, source: Grid, target: Grid) -> tuple[Layer, tuple
         and abs(row - round(row)) < 1e-6
     )
     if aligned:
-        col_off, row_off = int(round(col)), int(round(row))
+        col_off, row_off = round(col), round(row)
         box = (-row_off, -row_off + source.height, -col_off, -col_off + source.width)
         return Layer(ref, source, True, row_off, col_off), box
-    left, bottom, right, top = transform_bounds(CRS.from_wkt(source.crs), CRS.from_wkt(target.crs), *source.bounds, densify_pts=21)
+    left, bottom, right, top = transform_bounds(
+        CRS.from_wkt(source.crs), CRS.from_wkt(target.crs), *source.bounds, densify_pts=21
+    )
     box = ((ty - top) / ry - 1, (ty - bottom) / ry + 1, (left - tx) / rx - 1, (right - tx) / rx + 1)
     return Layer(ref, source, False), box
 
@@ -1112,4 +1287,13 @@ def open_stack(
     return _finish(ds, target)
 
 
-__all__ = ["PATH_COLUMNS", "Product", "RasterRef", "discover_products", "find_product", "open_scene", "open_stack", "pixel_reads"]
+__all__ = [
+    "PATH_COLUMNS",
+    "Product",
+    "RasterRef",
+    "discover_products",
+    "find_product",
+    "open_scene",
+    "open_stack",
+    "pixel_reads",
+]

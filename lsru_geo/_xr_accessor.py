@@ -21,7 +21,7 @@ Examples
 >>> ds = xr.Dataset({"qa_pixel": qa, "red": red, "nir08": nir})
 >>> ds.lsru.cloud_mask().values.tolist()
 [[False, True], [False, True]]
->>> ds.lsru.mask().lsru.ndvi().round(2).values.tolist()
+>>> [[round(float(v), 2) for v in row] for row in ds.lsru.mask().lsru.ndvi().values]
 [[0.6, nan], [-0.43, nan]]
 """
 
@@ -61,7 +61,10 @@ class LsruAccessor:
         return xr.Dataset({name: _qa.flag(qa, name).rename(name) for name in _qa.FLAG_BITS})
 
     def confidence(self, name: str) -> xr.DataArray:
-        """Return the 0-3 confidence (none, low, medium, high) of ``"cloud"``, ``"cloud_shadow"``, ``"snow"`` or ``"cirrus"``."""
+        """Return the 0-3 confidence (none, low, medium, high) of a condition.
+
+        ``name`` is ``"cloud"``, ``"cloud_shadow"``, ``"snow"`` or ``"cirrus"``.
+        """
         return _qa.confidence(self._qa(), name).astype("uint8").rename(f"{name}_confidence")
 
     def cloud_mask(
@@ -124,7 +127,7 @@ class LsruAccessor:
     # -- indices -------------------------------------------------------------------------------------------
 
     def _value(self, name: str) -> xr.DataArray:
-        """A variable as physical values: raw integers (``mask_and_scale=False``) are decoded from their attributes."""
+        """Return a variable as physical values (raw integers of ``mask_and_scale=False`` are decoded)."""
         if name not in self._ds:
             raise KeyError(f"this Dataset has no {name!r} variable")
         da = self._ds[name]
