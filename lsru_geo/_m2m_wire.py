@@ -6,6 +6,8 @@ Pure functions: nothing here sends a request. CamelCase names of the API stay in
 from __future__ import annotations
 
 import datetime as dt
+import contextlib
+import gc
 import io
 import json
 import re
@@ -208,7 +210,8 @@ def decode_scene_page(
     """
     if 200 <= status < 300:
         try:
-            envelope = _PAGE_DECODERS[full].decode(content)
+            with _no_cycle_collection():
+                envelope = _PAGE_DECODERS[full].decode(content)
         except (msgspec.DecodeError, msgspec.ValidationError):
             envelope = None
         if envelope is not None and envelope.errorCode is None:
@@ -234,7 +237,7 @@ def _footprints(coverages: list[Coverage | None]) -> np.ndarray:
     geometries = np.empty(n, dtype=object)
     simple = [i for i, c in enumerate(coverages) if c is not None and c.type == "Polygon"]
     if simple:
-        text = b"\n".join(bytes(coverages[i].coordinates) for i in simple).translate(None, b"[] ")
+        text = b"\n".join([coverages[i].coordinates for i in simple]).translate(None, b"[] ")  # Raw is a buffer
         try:
             table = pa_csv.read_csv(io.BytesIO(text), read_options=_CSV_READ, convert_options=_CSV_CONVERT)
         except (pa.ArrowInvalid, ValueError):
@@ -343,7 +346,10 @@ def _id_columns(display_ids: list) -> dict[str, Any]:
         return pd.arrays.IntegerArray(values.astype(np.int64), ~valid)
 
     def category(values: np.ndarray) -> pd.Categorical:  # few distinct values: categorical is cheap and compact
-        return pd.Categorical(np.where(valid, values.astype(str), None))
+        names, codes = np.unique(values[valid], return_inverse=True)  # fixed-width bytes: no Python string hashed
+        full = np.full(len(values), -1)
+        full[valid] = codes
+        return pd.Categorical.from_codes(full, names.astype(str))
 
     return {
         "satellite": integer(satellite),
@@ -368,6 +374,19 @@ def _cloud(values: list) -> np.ndarray:
     return cloud
 
 
+@contextlib.contextmanager
+def _no_cycle_collection():
+    """Pause Python's cycle collector: building ~10^5 acyclic objects otherwise triggers repeated full scans of
+    everything alive (the decoded pages included), which costs more than the conversion itself."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def scenes_frame(
     records: list[SceneRecord] | list[dict], dataset: str, full_metadata: bool = False
 ) -> gpd.GeoDataFrame:
@@ -388,24 +407,25 @@ def scenes_frame(
     one vectorised call, and ``cloud_cover`` is a float (NaN when unknown: the service sends ``-1`` or null).
     This is what keeps 50,000-scene searches cheap on the client (``benchmarks/bench_search.py``).
     """
-    if records and isinstance(records[0], dict):
-        records = records_from_dicts(records)
-    display = [r.displayId for r in records]
-    columns = {
-        "display_id": pd.array(display, dtype="str"),
-        "entity_id": pd.array([r.entityId for r in records], dtype="str"),
-        "dataset": pd.Categorical.from_codes(np.zeros(len(records), dtype=np.int8), [dataset]),
-        **_id_columns(display),
-        "cloud_cover": _cloud([r.cloudCover for r in records]),
-        "browse_url": pd.array([r.browse[0].browsePath if r.browse else None for r in records], dtype="str"),
-    }
-    frame = gpd.GeoDataFrame(columns, geometry=_footprints([r.spatialCoverage for r in records]), crs="EPSG:4326")
-    if full_metadata:
-        extra = _metadata_columns(records)
-        frame = frame.join(
-            extra.drop(columns=[c for c in extra.columns if c in frame.columns])
-        )  # ours are typed already
-    return frame
+    with _no_cycle_collection():
+        if records and isinstance(records[0], dict):
+            records = records_from_dicts(records)
+        display = [r.displayId for r in records]
+        columns = {
+            "display_id": pd.array(display, dtype="str"),
+            "entity_id": pd.array([r.entityId for r in records], dtype="str"),
+            "dataset": pd.Categorical.from_codes(np.zeros(len(records), dtype=np.int8), [dataset]),
+            **_id_columns(display),
+            "cloud_cover": _cloud([r.cloudCover for r in records]),
+            "browse_url": pd.array([r.browse[0].browsePath if r.browse else None for r in records], dtype="str"),
+        }
+        frame = gpd.GeoDataFrame(columns, geometry=_footprints([r.spatialCoverage for r in records]), crs="EPSG:4326")
+        if full_metadata:
+            extra = _metadata_columns(records)
+            frame = frame.join(
+                extra.drop(columns=[c for c in extra.columns if c in frame.columns])
+            )  # ours are typed already
+        return frame
 
 
 def snake_case(name: str) -> str:

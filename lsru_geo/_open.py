@@ -337,7 +337,7 @@ CURSORS_PER_FILE = 3
 #: Cursors kept per archive after their file is closed: the task reading the next strip continues there.
 PARKED_CURSORS = 6
 _READ_SIZE = 256 << 10
-_MAX_OUTPUT = 256 << 10
+_MAX_OUTPUT = 1 << 20
 _MAX_INDEXES = 64
 
 
