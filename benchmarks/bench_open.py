@@ -40,8 +40,9 @@ TODAY = dt.date(2024, 1, 1)
 PATH_ROW = (33, 32)
 N_COMPOSITE, N_LAZY = 20, 50
 COMPOSITE_BANDS = ("red", "nir08", "qa_pixel")
-COMPOSITE_SUFFIXES = ("_SR_B4.tif", "_SR_B5.tif", "_QA_PIXEL.tif", "_MTL.txt", "_MTL.xml", "_ANG.txt", "T1.xml", "T2.xml")
-LAZY_SUFFIXES = ("_SR_NDVI.tif", "_QA_PIXEL.tif", "_MTL.txt", "_MTL.xml", "_ANG.txt", "T1.xml", "T2.xml")
+METADATA_SUFFIXES = ("_MTL.txt", "_MTL.xml", "_ANG.txt", "T1.xml", "T2.xml")
+COMPOSITE_SUFFIXES = ("_SR_B4.tif", "_SR_B5.tif", "_QA_PIXEL.tif", *METADATA_SUFFIXES)
+LAZY_SUFFIXES = ("_SR_NDVI.tif", "_QA_PIXEL.tif", *METADATA_SUFFIXES)
 CHUNKS = {"y": int(os.environ.get("LSRU_BENCH_ROWS", "512"))}  # rows of a whole band per chunk (512: one tile row)
 
 
@@ -63,7 +64,9 @@ def scene_specs(count: int):
         if "_L2SP_" not in product_id:
             continue
         facts = cat.describe(product_id, TODAY)
-        specs.append(SceneSpec(product_id, facts["corners"], facts["acquired"], facts["cloud_cover"], facts["entity_id"]))
+        specs.append(
+            SceneSpec(product_id, facts["corners"], facts["acquired"], facts["cloud_cover"], facts["entity_id"])
+        )
         if len(specs) == count:
             break
     return specs
@@ -321,9 +324,11 @@ def report(r: dict) -> None:
                 f"pixel reads: {r['lazy_tgz']['pixel_reads']}"))
     print(_line("lsru_geo open_stack, extracted folders", r["lazy_extracted"]["seconds"],
                 r["lazy_extracted"]["peak_rss_mb"], f"pixel reads: {r['lazy_extracted']['pixel_reads']}"))
-    print(_line("eager rioxarray, ndvi band only (raw int16)", r["lazy_eager"]["seconds"], r["lazy_eager"]["peak_rss_mb"],
+    eager = r["lazy_eager"]
+    print(_line("eager rioxarray, ndvi band only (raw int16)", eager["seconds"], eager["peak_rss_mb"],
                 f"holds {r['lazy_eager']['bytes_held'] / 1e9:.1f} GB"))
-    print(f"(b) {N_COMPOSITE} full-size l1 products ({gz_mb:.0f} MB .tar.gz, ~2 GB unpacked each); red, nir08, qa_pixel")
+    print(f"(b) {N_COMPOSITE} full-size l1 products ({gz_mb:.0f} MB .tar.gz, ~2 GB unpacked each); "
+          "red, nir08, qa_pixel")
     print("    reading alone (masked NDVI of every scene, reduced by a count):")
     for kind, label in (("extracted", "extracted folders"), ("tar", "in place from plain .tar"),
                         ("tgz", "in place from .tar.gz")):
@@ -345,7 +350,8 @@ def report(r: dict) -> None:
           f"plain .tar / extracted: reading {r['read_tar']['seconds'] / r['read_extracted']['seconds']:.2f}x; "
           f".tar.gz in place / extract first: {r['composite_tgz']['seconds'] / extract_first:.2f}x")
     peak = max(r[f"composite_{k}"]["peak_rss_mb"] for k in ("tgz", "tar", "extracted"))
-    print(f"    peak memory of the lazy composites: {peak:.0f} MB (target < 2048 MB: {'met' if peak < 2048 else 'NOT met'}); "
+    verdict = "met" if peak < 2048 else "NOT met"
+    print(f"    peak memory of the lazy composites: {peak:.0f} MB (target < 2048 MB: {verdict}); "
           f"eager baseline {r['composite_eager']['peak_rss_mb']:.0f} MB")
     sums = {round(r[f"composite_{k}"]["checksum"], 2) for k in ("tgz", "tar", "extracted", "eager")}
     print(f"    all four composites give the same values: {len(sums) == 1} "
