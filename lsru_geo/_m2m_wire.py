@@ -23,6 +23,7 @@ import pyarrow.csv as pa_csv
 import shapely
 from shapely.geometry import shape
 
+from ._bands import band_suffix
 from ._http import status_error
 from .exceptions import ApiError, AuthenticationError, NotFoundError, RateLimitError, ServerError
 
@@ -452,28 +453,6 @@ def _metadata_columns(records: list[SceneRecord]) -> pd.DataFrame:
 
 # -- downloads ------------------------------------------------------------------------------------------------
 BUNDLE_PRODUCT = "Landsat Collection 2 Level-2 Product Bundle"
-# common band names to USGS file stems, per sensor family (OLI/TIRS: LC08/LC09; TM/ETM+: LT04/LT05/LE07)
-COMMON_NAMES = {
-    "LC": {
-        "COASTAL": "SR_B1",
-        "BLUE": "SR_B2",
-        "GREEN": "SR_B3",
-        "RED": "SR_B4",
-        "NIR08": "SR_B5",
-        "SWIR16": "SR_B6",
-        "SWIR22": "SR_B7",
-        "LWIR11": "ST_B10",
-    },
-    "L_": {
-        "BLUE": "SR_B1",
-        "GREEN": "SR_B2",
-        "RED": "SR_B3",
-        "NIR08": "SR_B4",
-        "SWIR16": "SR_B5",
-        "SWIR22": "SR_B7",
-        "LWIR": "ST_B6",
-    },
-}
 METADATA_FILES = ("MTL.txt", "MTL.json")
 
 
@@ -518,11 +497,10 @@ def download_plan(options: list[dict], scenes: pd.DataFrame, bands: list[str] | 
                 if secondary.get("available"):
                     files.setdefault(secondary["entityId"], secondary)
         by_key = {file_key(f.get("downloadName") or f["displayId"].rsplit("_", 1)[-1]): f for f in files.values()}
-        names = COMMON_NAMES["LC" if display_id.startswith("LC") else "L_"]
         for band in [*bands, *map(file_key, METADATA_FILES)]:
-            chosen = by_key.get(band) or by_key.get(names.get(band, ""))
+            chosen = by_key.get(band) or by_key.get(file_key(band_suffix(band, display_id)))  # common names too
             if chosen is None:
-                raise_unknown_band(band, display_id, sorted(by_key), sorted(names))
+                raise_unknown_band(band, display_id, sorted(by_key))
             entry = {
                 "display_id": display_id,
                 "entity_id": chosen["entityId"],
@@ -537,10 +515,10 @@ def download_plan(options: list[dict], scenes: pd.DataFrame, bands: list[str] | 
     return plan
 
 
-def raise_unknown_band(band: str, display_id: str, files: list[str], common: list[str]) -> None:
+def raise_unknown_band(band: str, display_id: str, files: list[str]) -> None:
     """Raise the error for a band that a product does not have, listing the names it does have."""
     from .exceptions import InvalidInputError
 
     if not files:
         raise InvalidInputError(f"USGS offers no band files for {display_id}")
-    raise InvalidInputError(f"{display_id} has no band {band!r}; files: {files}; common names: {common}")
+    raise InvalidInputError(f"{display_id} has no band {band!r}; files: {files}")

@@ -428,19 +428,11 @@ def _md5_path(tarball: Path) -> Path:
 
 
 def scene_spec(facts: dict):
-    """Make the product generator's ``SceneSpec`` from the catalogue's description of a scene.
-
-    The catalogue puts the scene centre at about 10:00 local time, which for longitudes far from Greenwich
-    can fall on the neighbouring UTC day; the product id's date wins (ids carry the UTC acquisition date),
-    keeping the time of day.
-    """
+    """Make the product generator's ``SceneSpec`` from the catalogue's description of a scene."""
     from ._products import SceneSpec
 
     names = {f.name for f in dataclasses.fields(SceneSpec)}
-    fields = {k: v for k, v in facts.items() if k in names}
-    day = dt.datetime.strptime(facts["product_id"][17:25], "%Y%m%d").date()
-    fields["acquired"] = dt.datetime.combine(day, facts["acquired"].timetz())
-    return SceneSpec(**fields)
+    return SceneSpec(**{k: v for k, v in facts.items() if k in names})
 
 
 def write_statistics(order: Order, when: dt.datetime, path: Path) -> None:
