@@ -174,7 +174,7 @@ def fetch_md5(url: str, *, http: HttpClient | None = None, retry: RetryPolicy | 
     ChecksumError
         It does not start with 32 hexadecimal digits.
     """
-    policy = retry or (http.retry if http is not None else RetryPolicy())
+    policy = retry or (http.retry if http is not None else HttpClient.DEFAULT_RETRY)
     client = http or HttpClient("download", retry=policy)
     try:
         text = _Retrying(policy, time.sleep)(url, lambda: _read_text(client, url))
@@ -217,7 +217,7 @@ def download_files(
     http : HttpClient, optional
         A client to share between the workers; by default each worker thread gets its own session.
     retry : RetryPolicy, optional
-        Attempts and backoff for each file; by default the client's policy, or ``RetryPolicy()``.
+        Attempts and backoff for each file; by default the client's policy, or ``HttpClient.DEFAULT_RETRY``.
 
     Returns
     -------
@@ -231,7 +231,7 @@ def download_files(
         raise InvalidInputError(f"workers must be at least 1, got {workers}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    policy = retry or (http.retry if http is not None else RetryPolicy())
+    policy = retry or (http.retry if http is not None else HttpClient.DEFAULT_RETRY)
     started = time.perf_counter()
     report = DownloadReport()
 

@@ -16,10 +16,10 @@ import requests
 
 from . import _espa_wire as wire
 from ._config import Config, load_config
-from ._http import HttpClient, retry_after_seconds
+from ._http import HttpClient, is_retryable, retry_after_seconds
 from ._ids import parse_id
 from ._secret import Secret
-from .exceptions import InvalidInputError, LsruWarning, RenamedWarning
+from .exceptions import ApiError, InvalidInputError, LsruWarning, RenamedWarning, TransportError
 
 log = logging.getLogger("lsru_geo.espa")
 
@@ -52,14 +52,47 @@ class _EspaSession:
             "espa", auth=_HostBasicAuth(urlsplit(config.espa_url).netloc, config.username, config.password)
         )
 
-    def request(self, method: str, resource: str, body: Any = None) -> Any:
+    def request(self, method: str, resource: str, body: Any = None, *, retry: bool = True) -> Any:
         url = self.host + resource
         return self.http.call(
             method,
             url,
             lambda response: wire.parse(response.content, response.status_code, url, retry_after_seconds(response)),
             data=json.dumps(body) if body is not None else None,  # GET requests carry JSON bodies in ESPA's API
+            retry=retry,
         )
+
+    def place(self, body: dict) -> str:
+        """POST an order and return its id, without ever placing it twice.
+
+        A timeout or a connection dropped after the body was sent leaves it unknown whether ESPA created the
+        order, so before posting again the orders that appeared since the first try are read, and one holding
+        exactly these inputs is taken as this order.
+        """
+        known = set(self.request("GET", "list-orders") or [])
+        policy = self.http.retry
+        for attempt in policy.sleeps():
+            try:
+                return self.request("POST", "order", body, retry=False)["orderid"]
+            except (ApiError, TransportError) as error:
+                if not is_retryable(error):
+                    raise
+                placed = self._placed_since(known, body)
+                if placed is not None:
+                    log.info("espa: %s, but order %s was placed; not posting again", error, placed)
+                    return placed
+                delay = policy.delay(attempt, getattr(error, "retry_after", None))
+                log.info("espa: %s; retry %d/%d in %.1fs", error, attempt + 1, policy.attempts - 1, delay)
+                self.http.sleep(delay)
+        return self.request("POST", "order", body, retry=False)["orderid"]
+
+    def _placed_since(self, known: set[str], body: dict) -> str | None:
+        """The id of an order not in ``known`` whose inputs are the ones of ``body``, if there is one."""
+        wanted = wire.order_inputs(body)
+        for orderid in self.request("GET", "list-orders") or []:
+            if orderid not in known and wire.order_inputs(self.request("GET", f"order/{orderid}")) == wanted:
+                return orderid
+        return None
 
 
 class Espa:
@@ -239,9 +272,9 @@ class Espa:
             )
             if verbose:
                 print(json.dumps(body, indent=2))
-            answer = self._session.request("POST", "order", body)
-            log.info("placed ESPA order %s (%d inputs)", answer["orderid"], sum(len(v) for v in part.values()))
-            placed.append(Order(answer["orderid"], _session=self._session))
+            orderid = self._session.place(body)
+            log.info("placed ESPA order %s (%d inputs)", orderid, sum(len(v) for v in part.values()))
+            placed.append(Order(orderid, _session=self._session))
         return placed[0] if len(placed) == 1 else placed
 
     @staticmethod

@@ -219,3 +219,21 @@ def order_body(
     if resize is not None:
         body["resize"] = resize
     return body
+
+
+def order_inputs(order: Mapping[str, Any]) -> dict[str, frozenset[str]]:
+    """Inputs per sensor key of an order body, or of an order as ``GET /order/<id>`` returns it.
+
+    Examples
+    --------
+    >>> order_inputs({"olitirs8_collection": {"inputs": ["LC08_A"], "products": ["l1"]}, "format": "gtiff"})
+    {'olitirs8_collection': frozenset({'LC08_A'})}
+    """
+    options = order.get("product_opts", order)
+    if not isinstance(options, Mapping):
+        return {}
+    return {
+        key: frozenset(map(str, value["inputs"]))
+        for key, value in options.items()
+        if isinstance(value, Mapping) and isinstance(value.get("inputs"), list)
+    }

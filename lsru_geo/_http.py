@@ -5,6 +5,7 @@ typed :class:`~lsru_geo.exceptions.ApiError`. Connection failures and errors mar
 (:func:`is_retryable`: HTTP 429/502/503/504 and the services' rate-limit codes) are retried with
 exponential backoff and full jitter, honouring ``Retry-After``; anything else is raised at once. Requests
 are logged at DEBUG by method, URL and status only: headers and bodies, which carry credentials, never are.
+A redirect to another origin drops every credential header (requests itself drops only ``Authorization``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ CONNECTION_ERRORS = (
     requests.exceptions.ChunkedEncodingError,
     requests.exceptions.ContentDecodingError,
 )
+# headers that carry credentials; each is removed when a redirect leaves the origin it was meant for
+CREDENTIAL_HEADERS = ("Authorization", "X-Auth-Token")
 T = TypeVar("T")
 
 
@@ -94,6 +97,16 @@ def retry_after_seconds(response: requests.Response) -> float | None:
         return None
 
 
+class _Session(requests.Session):
+    """A session that never forwards a credential header to another origin across a redirect."""
+
+    def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
+        if self.should_strip_auth(response.request.url, prepared_request.url):
+            for name in CREDENTIAL_HEADERS:
+                prepared_request.headers.pop(name, None)
+        super().rebuild_auth(prepared_request, response)
+
+
 class HttpClient:
     """A session with timeouts, a User-Agent and retries, shared by the requests of one client.
 
@@ -101,25 +114,29 @@ class HttpClient:
     ----------
     service : str
         Name used in errors and logs (``"m2m"``, ``"espa"``, ``"download"``).
-    timeout : float or (float, float)
-        Connect and read timeouts in seconds.
-    retry : RetryPolicy
+    timeout : float or (float, float), optional
+        Connect and read timeouts in seconds; :attr:`DEFAULT_TIMEOUT` by default.
+    retry : RetryPolicy, optional
+        :attr:`DEFAULT_RETRY` by default.
     auth : tuple or requests auth object, optional
         Sent with every request of this session (ESPA basic auth).
     """
+
+    DEFAULT_TIMEOUT: tuple[float, float] = (15, 300)
+    DEFAULT_RETRY = RetryPolicy()
 
     def __init__(
         self,
         service: str,
         *,
-        timeout: float | tuple[float, float] = (15, 300),
+        timeout: float | tuple[float, float] | None = None,
         retry: RetryPolicy | None = None,
         auth: Any = None,
     ) -> None:
         self.service = service
-        self.timeout = timeout
-        self.retry = retry or RetryPolicy()
-        self.session = requests.Session()
+        self.timeout = timeout if timeout is not None else self.DEFAULT_TIMEOUT
+        self.retry = retry or self.DEFAULT_RETRY
+        self.session = _Session()
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.auth = auth
         self.sleep: Callable[[float], None] = time.sleep
@@ -150,6 +167,7 @@ class HttpClient:
         parse: Callable[[requests.Response], T],
         *,
         on_retry: Callable[[BaseException], None] | None = None,
+        retry: bool = True,
         **kwargs: Any,
     ) -> T:
         """Send a request and return ``parse(response)``, retrying what :func:`is_retryable` allows.
@@ -162,10 +180,13 @@ class HttpClient:
             here, so a connection dropped mid-body is retried too).
         on_retry : callable, optional
             Called with the error before each retry (the M2M client logs in again there when needed).
+        retry : bool
+            ``False`` sends the request once and raises any error (for requests that must not be repeated
+            blindly, like placing an order).
         **kwargs
             Passed to :meth:`requests.Session.request` (``json``, ``data``, ``headers``, ...).
         """
-        retries = self.retry.sleeps()
+        retries = self.retry.sleeps() if retry else iter(())
         while True:
             try:
                 response = self.send(method, url, **kwargs)

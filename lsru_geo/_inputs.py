@@ -25,9 +25,11 @@ def check_bbox(bbox: Any) -> tuple[float, float, float, float]:
     ``left > right`` is refused rather than read as crossing the antimeridian: pass an ``aoi`` made of two
     boxes for that.
     """
+    if isinstance(bbox, (str, bytes, Mapping)):  # "0000" would otherwise read as four numbers
+        raise InvalidInputError(f"bbox must be 4 numbers (left, bottom, right, top), got {bbox!r}")
     try:
         values = tuple(float(v) for v in bbox)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InvalidInputError(f"bbox must be 4 numbers (left, bottom, right, top), got {bbox!r}") from None
     if len(values) != 4 or not all(math.isfinite(v) for v in values):
         raise InvalidInputError(f"bbox must be 4 finite numbers (left, bottom, right, top), got {bbox!r}")
@@ -51,15 +53,18 @@ def to_date(value: Any, name: str) -> dt.date | None:
         return value.date()
     if isinstance(value, dt.date):
         return value
-    if hasattr(value, "to_pydatetime"):  # pandas.Timestamp without importing pandas here
-        return value.to_pydatetime().date()
-    if type(value).__name__ == "datetime64":
-        return dt.date.fromisoformat(str(value)[:10])
-    if isinstance(value, str):
-        try:
-            return dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00")).date()
-        except ValueError:
-            pass
+    date = None
+    try:
+        if hasattr(value, "to_pydatetime"):  # pandas.Timestamp without importing pandas here
+            date = value.to_pydatetime().date()
+        elif type(value).__name__ == "datetime64":
+            date = dt.date.fromisoformat(str(value)[:10])
+        elif isinstance(value, str):
+            date = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00")).date()
+    except (ValueError, TypeError, OverflowError):  # NaT, out-of-range datetime64, malformed text
+        pass
+    if isinstance(date, dt.date):  # pandas.NaT converts to NaT, which is no date
+        return date
     raise InvalidInputError(
         f"{name} must be a date (datetime.date, datetime or ISO 'YYYY-MM-DD' string), got {value!r}"
     )
@@ -92,7 +97,7 @@ def check_cloud(value: Any) -> float:
         raise InvalidInputError(f"max_cloud_cover must be a number 0-100, got {value!r}")
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InvalidInputError(f"max_cloud_cover must be a number 0-100, got {value!r}") from None
     if not 0 <= number <= 100:
         raise InvalidInputError(f"max_cloud_cover must be within 0-100, got {value!r}")
@@ -157,5 +162,13 @@ def _from_geojson(obj: Mapping) -> shapely.Geometry:
         if kind == "FeatureCollection":
             return shapely.union_all([shape(f["geometry"]) for f in obj["features"]])
         return shape(obj)
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError, shapely.errors.ShapelyError) as error:
+    except (
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        IndexError,
+        OverflowError,  # integers too large for a float
+        shapely.errors.ShapelyError,
+    ) as error:
         raise InvalidInputError(f"aoi is not valid GeoJSON ({type(error).__name__}: {error})") from None

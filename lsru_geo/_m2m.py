@@ -63,6 +63,9 @@ class Usgs:
     (4326, ['display_id', 'entity_id', 'dataset'])
     """
 
+    # an expired key is replaced this many times for one request; a service that keeps expiring fresh keys is broken
+    RELOGINS = 3
+
     def __init__(self, version: str = "stable", conf: str | None = None) -> None:
         self._config = load_config(conf)
         self.USER = self._config.username
@@ -159,21 +162,24 @@ class Usgs:
     def request(self, endpoint: str, payload: dict | None = None, *, decode=wire.unwrap) -> Any:
         """Send an authenticated request to any M2M endpoint and return its ``data``.
 
-        Logs in first when needed, and once more if the key expired (``AUTH_EXPIRED``). ``decode(content,
-        status, url, retry_after)`` turns the answer into data (default: the generic envelope reader).
+        Logs in first when needed, and again when the key expired (``AUTH_EXPIRED``), up to
+        ``RELOGINS`` times for one request. ``decode(content, status, url, retry_after)`` turns the answer into
+        data (default: the generic envelope reader).
         """
         with self._lock:
             if self.key is None:
                 self.login()
-            try:
-                return self._post(endpoint, payload, {"X-Auth-Token": self.key}, decode)
-            except AuthenticationError as error:
-                if error.code not in ("AUTH_EXPIRED", "AUTH_KEY_INVALID"):
-                    raise
-                log.info("M2M key %s; logging in again", error.code)
-                self.key = None
-                self.login()
-                return self._post(endpoint, payload, {"X-Auth-Token": self.key}, decode)
+            relogins = 0
+            while True:
+                try:
+                    return self._post(endpoint, payload, {"X-Auth-Token": self.key}, decode)
+                except AuthenticationError as error:
+                    if error.code not in ("AUTH_EXPIRED", "AUTH_KEY_INVALID") or relogins == self.RELOGINS:
+                        raise
+                    relogins += 1
+                    log.info("M2M key %s; logging in again", error.code)
+                    self.key = None
+                    self.login()
 
     # -- search ---------------------------------------------------------------------------------------
     def search(

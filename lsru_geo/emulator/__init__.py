@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._browse import BrowseService
+from ._chaos import chaos_faults
 from ._espa import EspaService
 from ._files import FileHost
 from ._m2m import API_PREFIX, M2MService
@@ -159,6 +160,26 @@ class Emulator:
         path.write_text(f"[usgs]\nusername = {user.username}\ntoken = {user.token}\npassword = {user.password}\n")
         path.chmod(0o600)
         return path
+
+    def chaos(
+        self, rate: float, *, delay: float = 20.0, retry_after: float = 1.0, seed: int | None = None
+    ) -> list[Fault]:
+        """Inject every fault kind at random, each into ``rate`` of its matching requests; returns the rules.
+
+        Parameters
+        ----------
+        rate : float
+            Probability that one fault rule hits one matching request (see ``_chaos`` for the list).
+        delay : float
+            Seconds a slow answer is held: above the client's read timeout to test timeouts.
+        retry_after : float
+            ``Retry-After`` seconds of the 429 answers.
+        seed : int, optional
+            Reseed the fault generator first.
+        """
+        if seed is not None:
+            self.faults.reseed(seed)
+        return [self.faults.add(**fault) for fault in chaos_faults(rate, delay=delay, retry_after=retry_after)]
 
     def reset(self) -> None:
         """Forget sessions, orders and faults, and clear the request log."""

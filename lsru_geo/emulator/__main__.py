@@ -40,6 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--purge-days", type=float, default=10.0, help="days after completion when orders are purged")
     parser.add_argument("--open-unit-limit", type=int, default=10_000, help="open ESPA items allowed per user")
     parser.add_argument(
+        "--chaos",
+        type=float,
+        default=0.0,
+        metavar="RATE",
+        help="inject every fault kind at random into this share of requests (e.g. 0.05; seeded by --seed)",
+    )
+    parser.add_argument(
         "--m2m-http-errors", action="store_true", help="answer M2M AUTH_*/RATE_LIMIT* with 401/429, not 200"
     )
 
@@ -59,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         m2m_http_errors=args.m2m_http_errors,
     )
     emulator.clock.speed = args.clock_speed
+    if args.chaos:
+        emulator.chaos(args.chaos)
     print(f"lsru_geo emulator on {emulator.url}", file=sys.stderr)
     for name, value in emulator.env().items():
         print(f"export {name}={value}", file=sys.stderr)

@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ._server import Request, Response
 
@@ -115,6 +116,13 @@ class FileHost:
         """Withdraw a file (a purged order): requests for it answer 404 afterwards."""
         with self._lock:
             self._files.pop(url_path.lstrip("/"), None)
+
+    def local_path(self, url: str) -> Path | None:
+        """The file on disk behind a download URL (built if not yet), or ``None`` when it is not published."""
+        key = urlsplit(url).path.lstrip("/")
+        with self._lock:
+            entry = self._files.get(key)
+        return entry.resolve() if entry is not None else None
 
     def reset(self) -> None:
         """Forget every published file (the files on disk are left alone)."""

@@ -100,7 +100,9 @@ class M2MService:
         status = 200
         if code and self.emulator.options.m2m_http_errors:
             status = 401 if code.startswith("AUTH_") else 429 if code.startswith("RATE_LIMIT") else 400
-        return Response.json(body, status)
+        response = Response.json(body, status)
+        response.code = code or None
+        return response
 
     def _expired(self) -> Response:
         body = {
@@ -111,7 +113,9 @@ class M2MService:
             "sessionId": None,
             "version": None,
         }
-        return Response.json(body, 401 if self.emulator.options.m2m_http_errors else 200)
+        response = Response.json(body, 401 if self.emulator.options.m2m_http_errors else 200)
+        response.code = "AUTH_EXPIRED"
+        return response
 
     # -- dispatch -------------------------------------------------------------------------------------
     def handle(self, request: Request) -> Response:

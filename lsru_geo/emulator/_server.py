@@ -100,6 +100,7 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     stream: Callable[[Callable[[bytes], None]], None] | None = None
     length: int | None = None
+    code: str | None = None  # the service's own error code (M2M errorCode), kept in the log
 
     @classmethod
     def json(cls, payload: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -120,11 +121,13 @@ class Fault:
         Glob on the endpoint name (M2M ``scene-search``, ESPA ``order``, file name for downloads).
     kind : str
         ``"status"`` (answer ``status`` with an optional ``Retry-After``), ``"drop"`` (close the connection
-        before answering, or after ``after_bytes`` of the body), ``"delay"`` (sleep ``seconds`` first),
+        before answering, or after ``after_bytes`` of the body), ``"delay"`` (do the work, then hold the answer
+        ``seconds``),
         ``"code"`` (the service answers its own error ``code``, e.g. M2M ``RATE_LIMIT_USER``),
         ``"slow"`` (M2M: hold the request ``seconds`` while it counts as in flight),
         ``"bandwidth"`` (cap the body at ``bytes_per_second``), ``"wrong_md5"`` (serve a wrong checksum),
-        ``"ignore_range"`` (answer 200 with the whole file to a Range request).
+        ``"ignore_range"`` (answer 200 with the whole file to a Range request), ``"redirect"`` (answer
+        ``status``, a 3xx, with ``Location: location``).
     times : int or None
         How many matching requests it hits; ``None`` for all of them.
     rate : float
@@ -141,8 +144,20 @@ class Fault:
     code: str | None = None
     message: str | None = None
     bytes_per_second: float | None = None
+    location: str | None = None
     times: int | None = 1
     rate: float = 1.0
+
+    @property
+    def label(self) -> str:
+        """A short name of what it does: the code, ``HTTP 503``, ``drop``, ``drop mid-body``, ``delay``..."""
+        if self.kind == "code":
+            return str(self.code)
+        if self.kind == "status":
+            return f"HTTP {self.status}"
+        if self.kind == "drop" and self.after_bytes is not None:
+            return "drop mid-body"
+        return self.kind
 
     def matches(self, service: str, endpoint: str) -> bool:
         return self.service in ("*", service) and fnmatch.fnmatchcase(endpoint, self.endpoint)
@@ -155,7 +170,7 @@ class Faults:
         self._lock = threading.Lock()
         self._rules: list[Fault] = []
         self._random = random.Random(seed)
-        self.injected: list[tuple[str, str, str]] = []
+        self.injected: list[tuple[str, str, str]] = []  # (service, endpoint, fault label) of each hit
 
     def add(self, service: str, endpoint: str = "*", kind: str = "status", **options: object) -> Fault:
         """Add a fault; see :class:`Fault` for the options. Returns it (``times`` counts down)."""
@@ -163,6 +178,11 @@ class Faults:
         with self._lock:
             self._rules.append(fault)
         return fault
+
+    def reseed(self, seed: int) -> None:
+        """Restart the random generator from ``seed``."""
+        with self._lock:
+            self._random = random.Random(seed)
 
     def clear(self) -> None:
         """Remove every fault and forget what was injected."""
@@ -183,14 +203,19 @@ class Faults:
                     continue
                 if fault.times is not None:
                     fault.times -= 1
-                self.injected.append((service, endpoint, fault.kind if fault.kind != "code" else str(fault.code)))
+                self.injected.append((service, endpoint, fault.label))
                 return fault
         return None
 
 
 @dataclass
 class LogEntry:
-    """One served request."""
+    """One served request.
+
+    ``host`` is the ``Host`` header the client sent and ``credentials`` the kinds of credentials that came
+    with it (``"basic"`` for an ``Authorization`` header, ``"token"`` for an M2M ``X-Auth-Token``), never their
+    values; ``code`` is the service's own error code (M2M ``errorCode``) when it answered one.
+    """
 
     time: float
     service: str
@@ -199,6 +224,9 @@ class LogEntry:
     status: int
     bytes_sent: int
     fault: str | None = None
+    host: str = ""
+    credentials: tuple[str, ...] = ()
+    code: str | None = None
 
 
 class RequestLog:
@@ -307,10 +335,18 @@ class _RequestHandler(BaseHTTPRequestHandler):
         request.service = route.service
         request.endpoint = route.endpoint_of(path[len(route.prefix) :])
         faults = self.server.faults
-        fault = faults.take(route.service, request.endpoint, ("delay", "status", "drop"))
+        fault = faults.take(route.service, request.endpoint, ("delay", "status", "drop", "redirect"))
+        # a slow answer: the work is done, then the answer is held (a client that gave up never learns the outcome)
+        delay = 0.0
         if fault is not None and fault.kind == "delay":
-            time.sleep(fault.seconds)
-            fault = faults.take(route.service, request.endpoint, ("status", "drop"))
+            delay = fault.seconds
+            fault = faults.take(route.service, request.endpoint, ("status", "drop", "redirect"))
+        if fault is not None and (fault.kind in ("status", "redirect") or fault.after_bytes is None):
+            time.sleep(delay)  # an answer that does no work
+        if fault is not None and fault.kind == "redirect":
+            headers = {"Location": fault.location or "/", "Content-Type": "text/plain"}
+            self._answer(request, Response(fault.status, b"Moved", headers), fault.kind)
+            return
         if fault is not None and fault.kind == "status":
             headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
             body = (fault.message or f"emulated HTTP {fault.status}").encode()
@@ -325,14 +361,27 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._drop(request, "drop")
             return
         if fault is not None and fault.kind == "drop":
+            time.sleep(delay)
             self._answer(request, response, "drop", cut_after=fault.after_bytes)
             return
-        self._answer(request, response, None)
+        time.sleep(delay)
+        self._answer(request, response, "delay" if delay else None)
+
+    def _entry(self, request: Request, status: int, fault: str | None, code: str | None = None) -> LogEntry:
+        credentials = tuple(
+            kind
+            for kind, header in (("basic", "authorization"), ("token", "x-auth-token"))
+            if header in request.headers
+        )
+        host = request.headers.get("host", "")
+        return LogEntry(
+            time.time(), request.service, request.endpoint, request.method, status, 0, fault, host, credentials, code
+        )
 
     def _drop(self, request: Request, why: str, entry: LogEntry | None = None) -> None:
         # logged before the socket closes, so a client that saw the drop always finds it in the log
         if entry is None:
-            self.server.log.add(LogEntry(time.time(), request.service, request.endpoint, request.method, 0, 0, why))
+            self.server.log.add(self._entry(request, 0, why))
         else:
             entry.fault = why
         self.close_connection = True
@@ -344,7 +393,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _answer(self, request: Request, response: Response, fault: str | None, cut_after: int | None = None) -> None:
         # the entry is logged before anything is sent and counts bytes before writing them, so a client that has
         # read an answer always finds it in the log
-        entry = LogEntry(time.time(), request.service, request.endpoint, request.method, response.status, 0, fault)
+        entry = self._entry(request, response.status, fault, response.code)
         self.server.log.add(entry)
         length = response.length if response.stream is not None else len(response.body)
         self.send_response(response.status)

@@ -201,11 +201,11 @@ def test_rate_limit_and_server_errors_are_retried(usgs, emu):
     statuses = [(e.status, e.fault) for e in searches(emu)]
     assert statuses[-1] == (200, None) and len(statuses) == 6  # five faults, then the answer
     assert sorted(kind for _, _, kind in emu.faults.injected) == [
+        "HTTP 429",
+        "HTTP 503",
         "RATE_LIMIT_USER",
         "RATE_LIMIT_USER",
         "drop",
-        "status",
-        "status",
     ]
 
 
