@@ -83,8 +83,12 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 def _url(value: str, variable: str) -> str:
     """A service root, ending with ``/``; plain HTTP only on loopback (the emulator) or with ``LSRU_ALLOW_HTTP=1``,
     since credentials travel in these requests."""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number within 0-65535
+    except ValueError:  # "http://[": an unclosed IPv6 address
+        raise ConfigError(f"{variable} must be an http(s) URL, got {value!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{variable} must be an http(s) URL, got {value!r}")
     loopback = parts.hostname in LOOPBACK_HOSTS or (parts.hostname or "").startswith("127.")
     if parts.scheme == "http" and not loopback and os.environ.get("LSRU_ALLOW_HTTP") != "1":
@@ -111,18 +115,24 @@ def load_config(conf: str | os.PathLike[str] | None = None) -> Config:
     Raises
     ------
     ConfigError
-        If the file exists but cannot be parsed or has no ``[usgs]`` section.
+        If ``conf`` is not a path, or the file exists but is not UTF-8 text, cannot be parsed or has no
+        ``[usgs]`` section.
     """
-    path = Path(os.path.expanduser(os.fspath(conf if conf is not None else DEFAULT_CONF)))
+    try:
+        path = Path(os.path.expanduser(os.fspath(conf if conf is not None else DEFAULT_CONF)))
+    except TypeError:
+        raise ConfigError(f"conf must be a path to a configuration file, got {conf!r}") from None
     values: dict[str, str] = {}
     if path.exists():
         parser = configparser.ConfigParser(interpolation=None)
         try:
-            parser.read(path)
+            parser.read(path, encoding="utf-8-sig")  # UTF-8, with or without the BOM some editors write
         except configparser.Error as error:
             raise ConfigError(
                 f"cannot parse {path}: {type(error).__name__} at line {getattr(error, 'lineno', '?')}"
             ) from None
+        except UnicodeDecodeError as error:
+            raise ConfigError(f"cannot read {path}: it is not UTF-8 text (byte {error.start})") from None
         if not parser.has_section("usgs"):
             raise ConfigError(f"{path} has no [usgs] section; sections found: {parser.sections() or 'none'}")
         values = {key: value.strip() for key, value in parser.items("usgs") if value.strip()}

@@ -231,30 +231,31 @@ class Espa:
         OrderRejectedError
             If the service refuses the order anyway (its messages are in ``.errors``).
         """
+        # everything that can be checked without the service, before any request
         ids = _check_ids(scene_list)
-        if isinstance(products, str) or not isinstance(products, Iterable) or not list(products):
-            raise InvalidInputError(f"products must be a non-empty list of product codes, got {products!r}")
-        products = [str(p) for p in products]
+        products = wire.check_products(products)
         if not isinstance(resampling, str) or not isinstance(format, str):
-            raise InvalidInputError("format and resampling must be strings")
+            raise InvalidInputError(f"format and resampling must be strings, got {format!r:.100}, {resampling!r:.100}")
         if extent is not None and projection is None:
             raise InvalidInputError(
                 "extent requires a projection (ESPA crops only reprojected products); pass projection="
             )
-        if extent_units not in wire.PIXEL_SIZE_RANGES:
-            raise InvalidInputError(f"extent_units must be 'dd' or 'meters', got {extent_units!r}")
+        if not isinstance(extent_units, str) or extent_units not in wire.PIXEL_SIZE_RANGES:
+            raise InvalidInputError(f"extent_units must be 'dd' or 'meters', got {extent_units!r:.100}")
         if note is not None and not isinstance(note, str):
-            raise InvalidInputError(f"note must be a string, got {note!r}")
+            raise InvalidInputError(f"note must be a string, got {note!r:.100}")
+        if projection is not None:
+            wire.check_projection_form(projection)
+        units = wire.pixel_units(None if projection is None else {name.lower(): None for name in projection})
+        resize = wire.check_resolution(resolution, units) if resolution is not None else None
+        image_extents = wire.check_extent(extent, extent_units, projection) if extent is not None else None
 
+        # then what only the service's catalogue can tell (read-only requests; nothing is posted)
         if format.lower() not in self.formats:
             raise InvalidInputError(f"unknown format {format!r}; allowed: {sorted(self.formats)}")
         if resampling.lower() not in self.resampling_methods:
             raise InvalidInputError(f"unknown resampling {resampling!r}; allowed: {sorted(self.resampling_methods)}")
         checked_projection = wire.check_projection(projection, self.projections) if projection is not None else None
-        resize = (
-            wire.check_resolution(resolution, wire.pixel_units(checked_projection)) if resolution is not None else None
-        )
-        image_extents = wire.check_extent(extent, extent_units, checked_projection) if extent is not None else None
 
         available = self.get_available_products(ids)
         groups, wanted = self._plan(available, products)

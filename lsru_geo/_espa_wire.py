@@ -5,7 +5,9 @@ service's own schema, and item records. Pure functions: nothing here sends a req
 from __future__ import annotations
 
 import json
+import math
 import numbers
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -26,6 +28,7 @@ C1_PRODUCTS = {
     "bt": "ESPA makes no Collection 2 brightness temperature; the Level-2 product holds surface temperature instead",
 }
 PIXEL_SIZE_RANGES = {"meters": (30.0, 5000.0), "dd": (0.0002695, 0.0449155)}
+PRODUCT_CODE = re.compile(r"[A-Za-z0-9_]+", re.ASCII)  # every ESPA product code: 'l1', 'sr_ndvi', 'pixel_qa'...
 
 
 def flatten_messages(messages: Any) -> list[str]:
@@ -69,6 +72,27 @@ def parse(content: bytes, status: int, url: str, retry_after: float | None = Non
     return body
 
 
+def check_products(products: Any) -> list[str]:
+    """Product codes as a list of strings shaped like ESPA's codes; which ones exist is for the service to say.
+
+    Examples
+    --------
+    >>> check_products(("l1", "sr_ndvi"))
+    ['l1', 'sr_ndvi']
+    """
+    if isinstance(products, (str, bytes, Mapping)) or not isinstance(products, Iterable):
+        raise InvalidInputError(f"products must be a non-empty list of product codes, got {products!r:.200}")
+    codes = list(products)  # read once: products may be a generator
+    if not codes:
+        raise InvalidInputError(f"products must be a non-empty list of product codes, got {products!r:.200}")
+    bad = [code for code in codes if not isinstance(code, str) or not PRODUCT_CODE.fullmatch(code)]
+    if bad:
+        raise InvalidInputError(
+            f"product codes are words like 'l1' or 'sr_ndvi' (letters, digits, '_'); not allowed: {bad!r:.200}"
+        )
+    return codes
+
+
 def map_c1_products(products: Sequence[str], level: int) -> tuple[list[str], list[str]]:
     """Translate lsru 0.6.2's Collection 1 product names for Level-``level`` inputs.
 
@@ -104,14 +128,42 @@ def split_inputs(groups: Mapping[str, list[str]], limit: int = MAX_INPUTS) -> li
     return [order for order in orders if order]
 
 
+def check_projection_form(projection: Any) -> None:
+    """What can be checked of a projection dict without the service's schema: one name (a string) mapped to
+    ``None`` or to a dict of named parameters, none of them a non-finite number.
+    """
+    if not isinstance(projection, Mapping) or len(projection) != 1:
+        raise InvalidInputError(
+            "projection must be a dict with exactly one of the names of Espa.projections "
+            f"(like {{'utm': {{'zone': 31, 'zone_ns': 'north'}}}}), got {projection!r:.200}"
+        )
+    ((name, parameters),) = projection.items()
+    if not isinstance(name, str):
+        raise InvalidInputError(f"projection names are strings like 'utm' or 'lonlat', got {name!r:.100}")
+    if parameters is None:
+        return
+    if not isinstance(parameters, Mapping):
+        raise InvalidInputError(
+            f"projection {name!r} takes a dict of parameters (or None), got {parameters!r:.200}"
+        )
+    for key, value in parameters.items():
+        if not isinstance(key, str):
+            raise InvalidInputError(f"projection {name!r} parameter names are strings, got {key!r:.100}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidInputError(f"projection parameter {name}.{key} must be a finite number, got {value!r}")
+
+
 def check_projection(projection: Any, schema: Mapping[str, Any]) -> dict:
     """Check a projection dict (``{"utm": {"zone": 31, "zone_ns": "north"}}``, ``{"lonlat": None}``) against the
     service's projection schema; returns it with lower-cased names.
     """
     if not isinstance(projection, Mapping) or len(projection) != 1:
-        raise InvalidInputError(f"projection must be a dict with exactly one of {sorted(schema)}, got {projection!r}")
+        raise InvalidInputError(
+            f"projection must be a dict with exactly one of {sorted(schema)}, got {projection!r:.200}"
+        )
+    check_projection_form(projection)
     ((name, parameters),) = projection.items()
-    name = str(name).lower()
+    name = name.lower()
     if name not in schema:
         raise InvalidInputError(f"unknown projection {name!r}; allowed: {sorted(schema)}")
     properties = schema[name].get("properties") or {}
@@ -121,7 +173,7 @@ def check_projection(projection: Any, schema: Mapping[str, Any]) -> dict:
         return {name: None}
     if not isinstance(parameters, Mapping):
         raise InvalidInputError(f"projection {name!r} needs parameters {sorted(properties)}, got {parameters!r}")
-    unknown = sorted(set(parameters) - set(properties))
+    unknown = sorted(set(parameters) - set(properties), key=repr)
     if unknown:
         raise InvalidInputError(f"projection {name!r} has no parameter(s) {unknown}; allowed: {sorted(properties)}")
     checked = {}
@@ -138,8 +190,14 @@ def _check_parameter(where: str, value: Any, rule: Mapping[str, Any]) -> Any:
     kind = rule.get("type")
     if kind in ("number", "integer"):
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise InvalidInputError(f"projection parameter {where} must be a number, got {value!r}")
-        if kind == "integer" and float(value) != int(value):
+            raise InvalidInputError(f"projection parameter {where} must be a number, got {value!r:.100}")
+        try:
+            finite = isinstance(value, numbers.Integral) or math.isfinite(value)
+        except OverflowError:  # a fraction beyond the float range
+            finite = False
+        if not finite:
+            raise InvalidInputError(f"projection parameter {where} must be a finite number, got {value!r:.100}")
+        if kind == "integer" and not isinstance(value, numbers.Integral) and not float(value).is_integer():
             raise InvalidInputError(f"projection parameter {where} must be a whole number, got {value!r}")
         low, high = rule.get("minimum"), rule.get("maximum")
         if (low is not None and value < low) or (high is not None and value > high):
@@ -150,7 +208,7 @@ def _check_parameter(where: str, value: Any, rule: Mapping[str, Any]) -> Any:
                 raise InvalidInputError(
                     f"absolute value of projection parameter {where}={value!r} must fall between {a} and {b}"
                 )
-        return int(value) if kind == "integer" else value
+        return int(value) if kind == "integer" or isinstance(value, numbers.Integral) else float(value)
     if kind == "string":
         allowed = rule.get("enum")
         allowed = list(allowed) if allowed is not None else None
@@ -169,10 +227,10 @@ def pixel_units(projection: Mapping[str, Any] | None) -> str:
 def check_resolution(resolution: Any, units: str) -> dict:
     """A ``resize`` block for a pixel size in ``units``, within the service's allowed range."""
     if isinstance(resolution, bool) or not isinstance(resolution, numbers.Real):
-        raise InvalidInputError(f"resolution must be a number, got {resolution!r}")
+        raise InvalidInputError(f"resolution must be a number, got {resolution!r:.100}")
     low, high = PIXEL_SIZE_RANGES[units]
-    if not low <= resolution <= high:
-        raise InvalidInputError(f"resolution {resolution!r} must fall between {low} and {high} {units}")
+    if not low <= resolution <= high:  # NaN too
+        raise InvalidInputError(f"resolution {resolution!r:.100} must fall between {low} and {high} {units}")
     return {"pixel_size": float(resolution), "pixel_size_units": units}
 
 
@@ -180,18 +238,23 @@ def check_extent(extent: Any, units: str, projection: Mapping[str, Any] | None) 
     """An ``image_extents`` block from ``(left, bottom, right, top)``; ESPA requires a projection with it."""
     if projection is None:
         raise InvalidInputError("extent requires a projection (ESPA crops only reprojected products); pass projection=")
-    if units not in PIXEL_SIZE_RANGES:
-        raise InvalidInputError(f"extent_units must be 'dd' or 'meters', got {units!r}")
+    if not isinstance(units, str) or units not in PIXEL_SIZE_RANGES:
+        raise InvalidInputError(f"extent_units must be 'dd' or 'meters', got {units!r:.100}")
+    if isinstance(extent, (str, bytes, Mapping)):
+        raise InvalidInputError(f"extent must be 4 numbers (left, bottom, right, top), got {extent!r:.200}")
     try:
         left, bottom, right, top = (float(v) for v in extent)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"extent must be 4 numbers (left, bottom, right, top), got {extent!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidInputError(f"extent must be 4 numbers (left, bottom, right, top), got {extent!r:.200}") from None
+    if not all(math.isfinite(v) for v in (left, bottom, right, top)):
+        raise InvalidInputError(f"extent must be 4 finite numbers (left, bottom, right, top), got {extent!r:.200}")
+    box = (left, bottom, right, top)  # extent itself may be a generator, already read
     if left >= right or bottom >= top:
-        raise InvalidInputError(f"extent {tuple(extent)} is empty or reversed: it must be (left, bottom, right, top)")
+        raise InvalidInputError(f"extent {box} is empty or reversed: it must be (left, bottom, right, top)")
     if units == "dd" and not (
         -180 <= left <= 180 and -180 <= right <= 180 and -90 <= bottom <= 90 and -90 <= top <= 90
     ):
-        raise InvalidInputError(f"extent {tuple(extent)} in decimal degrees must lie within -180..180, -90..90")
+        raise InvalidInputError(f"extent {box} in decimal degrees must lie within -180..180, -90..90")
     return {"north": top, "south": bottom, "east": right, "west": left, "units": units}
 
 

@@ -11,11 +11,13 @@ from .exceptions import InvalidInputError
 
 PRODUCT_ID = re.compile(
     r"^L(?P<sensor>[COTEM])(?P<satellite>0[1-9])_(?P<processing_level>L1TP|L1GT|L1GS|L2SP|L2SR)_"
-    r"(?P<path>\d{3})(?P<row>\d{3})_(?P<acquired>\d{8})_(?P<processed>\d{8})_(?P<collection>0[12])_(?P<category>T1|T2|RT)$"
+    r"(?P<path>\d{3})(?P<row>\d{3})_(?P<acquired>\d{8})_(?P<processed>\d{8})_(?P<collection>0[12])_(?P<category>T1|T2|RT)",
+    re.ASCII,  # \d is 0-9 only, not every Unicode digit
 )
 SCENE_ID = re.compile(
     r"^L(?P<sensor>[COTEM])(?P<satellite>[1-9])(?P<path>\d{3})(?P<row>\d{3})(?P<year>\d{4})(?P<doy>\d{3})"
-    r"(?P<ground_station>[A-Z0-9]{3})(?P<version>\d{2})$"
+    r"(?P<ground_station>[A-Z0-9]{3})(?P<version>\d{2})",
+    re.ASCII,
 )
 # which sensor letters each satellite carried
 _SENSORS = {1: "M", 2: "M", 3: "M", 4: "MT", 5: "MT", 7: "E", 8: "COT", 9: "COT"}
@@ -66,7 +68,7 @@ def parse_id(landsat_id: str) -> dict:
     'LGN'
     """
     text = landsat_id if isinstance(landsat_id, str) else ""
-    match = PRODUCT_ID.match(text)
+    match = PRODUCT_ID.fullmatch(text)  # not match + $, which allows a trailing newline
     if match:
         satellite = int(match["satellite"])
         acquired = _date(match["acquired"], "%Y%m%d")
@@ -84,7 +86,7 @@ def parse_id(landsat_id: str) -> dict:
                 "collection": int(match["collection"]),
                 "category": match["category"],
             }
-    match = SCENE_ID.match(text)
+    match = SCENE_ID.fullmatch(text)
     if match:
         satellite = int(match["satellite"])
         acquired = _date(match["year"] + match["doy"], "%Y%j")

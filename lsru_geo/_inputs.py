@@ -11,6 +11,7 @@ import numbers
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
 import shapely
 from shapely.geometry import shape
 
@@ -49,21 +50,21 @@ def to_date(value: Any, name: str) -> dt.date | None:
     """A date from a ``datetime.date``/``datetime``, pandas/numpy timestamp or ISO string; ``None`` passes."""
     if value is None:
         return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
     date = None
     try:
-        if hasattr(value, "to_pydatetime"):  # pandas.Timestamp without importing pandas here
+        if isinstance(value, dt.datetime):
+            date = value.date()
+        elif isinstance(value, dt.date):
+            date = value
+        elif hasattr(value, "to_pydatetime"):  # pandas.Timestamp without importing pandas here
             date = value.to_pydatetime().date()
         elif type(value).__name__ == "datetime64":
             date = dt.date.fromisoformat(str(value)[:10])
         elif isinstance(value, str):
             date = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00")).date()
-    except (ValueError, TypeError, OverflowError):  # NaT, out-of-range datetime64, malformed text
+    except (ValueError, TypeError, AttributeError, OverflowError):  # NaT, out-of-range datetime64, bad text
         pass
-    if isinstance(date, dt.date):  # pandas.NaT converts to NaT, which is no date
+    if isinstance(date, dt.date) and date == date:  # pandas.NaT is a datetime too, but never equal to itself
         return date
     raise InvalidInputError(
         f"{name} must be a date (datetime.date, datetime or ISO 'YYYY-MM-DD' string), got {value!r}"
@@ -82,7 +83,7 @@ def check_months(months: Any) -> list[int] | None:
     """Month numbers 1-12, de-duplicated and sorted; ``None`` or empty means all months."""
     if months is None:
         return None
-    if isinstance(months, (int, str)) or not isinstance(months, Iterable):
+    if isinstance(months, (int, str, bytes, Mapping)) or not isinstance(months, Iterable):
         raise InvalidInputError(f"months must be a list of month numbers 1-12, got {months!r}")
     values = list(months)
     bad = [m for m in values if isinstance(m, bool) or not isinstance(m, numbers.Integral) or not 1 <= m <= 12]
@@ -118,18 +119,21 @@ def to_geometry(aoi: Any) -> shapely.Geometry:
     or a GeoSeries/GeoDataFrame in any CRS (reprojected, then unioned).
     """
     geometry = None
-    if isinstance(aoi, shapely.Geometry):
-        geometry = aoi
-    elif isinstance(aoi, Mapping):
-        geometry = _from_geojson(aoi)
-    elif hasattr(aoi, "to_crs") and hasattr(aoi, "crs"):
-        if aoi.crs is None:
-            raise InvalidInputError("the AOI GeoSeries/GeoDataFrame has no CRS; set one with .set_crs()")
-        if len(aoi) == 0:
-            raise InvalidInputError("the AOI GeoSeries/GeoDataFrame is empty")
-        geometry = shapely.union_all(
-            aoi.to_crs(4326).geometry.values if hasattr(aoi, "geometry") else aoi.to_crs(4326).values
-        )
+    # NaN or infinite coordinates (given, or made by reprojecting far outside a CRS's area) are refused below with
+    # the bounds, rather than surfacing as numpy RuntimeWarnings from inside shapely
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        if isinstance(aoi, shapely.Geometry):
+            geometry = aoi
+        elif isinstance(aoi, Mapping):
+            geometry = _from_geojson(aoi)
+        elif hasattr(aoi, "to_crs") and hasattr(aoi, "crs"):
+            if aoi.crs is None:
+                raise InvalidInputError("the AOI GeoSeries/GeoDataFrame has no CRS; set one with .set_crs()")
+            if len(aoi) == 0:
+                raise InvalidInputError("the AOI GeoSeries/GeoDataFrame is empty")
+            geometry = shapely.union_all(
+                aoi.to_crs(4326).geometry.values if hasattr(aoi, "geometry") else aoi.to_crs(4326).values
+            )
     if geometry is None:
         raise InvalidInputError(
             f"aoi must be a shapely geometry, a GeoJSON dict, or a GeoSeries/GeoDataFrame, got {type(aoi).__name__}"
@@ -146,6 +150,8 @@ def to_geometry(aoi: Any) -> shapely.Geometry:
         "GeometryCollection",
     ):
         raise InvalidInputError(f"aoi geometry type {geometry.geom_type} is not supported")
+    if not np.isfinite(shapely.get_coordinates(geometry)).all():  # GEOS leaves NaN out of the bounds
+        raise InvalidInputError("aoi has coordinates that are not finite numbers (NaN or infinity)")
     minx, miny, maxx, maxy = geometry.bounds
     if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
         raise InvalidInputError(

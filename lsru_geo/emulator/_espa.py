@@ -133,7 +133,7 @@ def _body(request: Request) -> object:
     """Read the JSON body as ESPA does (``get_json(force=True, silent=True)``): ``None`` if absent or bad."""
     try:
         return request.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         return None
 
 

@@ -420,6 +420,11 @@ def _is_type(value: object, kind: str) -> bool:
         return value is None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
+    try:  # NaN, Infinity (Python's json reads them) and integers beyond a double are not numbers here (RFC 8259 §6)
+        if not math.isfinite(value):
+            return False
+    except OverflowError:
+        return False
     return kind == "number" or isinstance(value, int) or float(value).is_integer()  # draft-03: 5.0 is an integer
 
 

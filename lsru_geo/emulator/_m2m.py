@@ -22,6 +22,7 @@ import itertools
 import json
 import threading
 import time
+import traceback
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ import shapely
 
 from . import _catalogue as cat
 from ._m2m_downloads import DownloadFailure, Downloads
-from ._server import Request, Response
+from ._server import DroppedConnection, Request, Response
 from ._wrs2 import grid
 
 API_PREFIX = "/api/api/json/"
@@ -78,6 +79,7 @@ class M2MService:
         self.state = M2MState()
         self.downloads = Downloads(emulator)
         self.base_url = ""
+        self.last_exception = ""  # traceback of the last request that answered SERVER_ERROR, for debugging
 
     def reset(self) -> None:
         self.state = M2MState()
@@ -127,7 +129,7 @@ class M2MService:
             return self._envelope(None, None, "NOT_FOUND", "Invalid Endpoint")
         try:
             payload = request.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
             return self._envelope(None, None, "INPUT_FORMAT", "Request body is not valid JSON")
         if payload is not None and not isinstance(payload, dict):
             return self._envelope(None, None, "INPUT_FORMAT", "Request body must be a JSON object")
@@ -170,6 +172,11 @@ class M2MService:
                 return self._envelope(handler(self, payload, session), session)
             except (M2MFailure, DownloadFailure) as failure:
                 return self._envelope(None, session, failure.code, failure.message)
+            except DroppedConnection:
+                raise
+            except Exception:  # a bug must look like the service's SERVER_ERROR, not a dropped connection
+                self.last_exception = traceback.format_exc()
+                return self._envelope(None, session, "SERVER_ERROR", "An unexpected error occurred")
         finally:
             with self.state.lock:
                 self.state.in_flight.pop(session.username, None)
@@ -321,8 +328,8 @@ class M2MService:
             scenes = scenes.take(np.flatnonzero(shapely.intersects(scenes.footprints(), geometry)))
         cloud = scene_filter.get("cloudCoverFilter")
         if isinstance(cloud, dict):
-            low = float(cloud.get("min", 0) or 0)
-            high = float(cloud.get("max", 100) if cloud.get("max") is not None else 100)
+            low = _number(cloud.get("min") if cloud.get("min") is not None else 0, "cloudCoverFilter.min")
+            high = _number(cloud.get("max") if cloud.get("max") is not None else 100, "cloudCoverFilter.max")
             unknown = scenes.cloud_cover < 0
             keep = (scenes.cloud_cover >= low) & (scenes.cloud_cover <= high) & ~unknown
             if cloud.get("includeUnknown"):
@@ -444,10 +451,22 @@ def _int(value: object, name: str, minimum: int) -> int:
         raise M2MFailure("INPUT_PARAMETER_INVALID", f"{name} must be an integer")
     try:
         number = int(value)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: infinity
         raise M2MFailure("INPUT_PARAMETER_INVALID", f"{name} must be an integer") from None
     if number < minimum:
         raise M2MFailure("INPUT_PARAMETER_INVALID", f"{name} must be at least {minimum}")
+    return number
+
+
+def _number(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise M2MFailure("INPUT_PARAMETER_INVALID", f"{name} must be a number")
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        raise M2MFailure("INPUT_PARAMETER_INVALID", f"{name} must be a number") from None
+    if number != number:
+        raise M2MFailure("INPUT_PARAMETER_INVALID", f"{name} must be a number")
     return number
 
 
@@ -465,7 +484,7 @@ def _coordinate(value: object, name: str) -> tuple[float, float]:
         raise M2MFailure("INPUT_PARAMETER_INVALID", f"{name} must be a Coordinate {{latitude, longitude}}")
     try:
         lon, lat = float(value["longitude"]), float(value["latitude"])
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise M2MFailure("INPUT_PARAMETER_INVALID", f"{name} has a non-numeric coordinate") from None
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
         raise M2MFailure("INPUT_PARAMETER_INVALID", f"{name} is outside -180..180, -90..90")

@@ -393,9 +393,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _answer(self, request: Request, response: Response, fault: str | None, cut_after: int | None = None) -> None:
         # the entry is logged before anything is sent and counts bytes before writing them, so a client that has
         # read an answer always finds it in the log
+        length = response.length if response.stream is not None else len(response.body)
+        if cut_after is not None:
+            # a mid-body drop always cuts: before the last byte of a body shorter than asked; nothing to cut in an
+            # empty body or a HEAD answer, where the fault does not happen
+            cut_after = min(cut_after, length - 1) if length and request.method != "HEAD" else None
+            fault = fault if cut_after is not None else None
         entry = self._entry(request, response.status, fault, response.code)
         self.server.log.add(entry)
-        length = response.length if response.stream is not None else len(response.body)
         self.send_response(response.status)
         for name, value in response.headers.items():
             self.send_header(name, value)
