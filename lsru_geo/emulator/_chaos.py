@@ -16,7 +16,8 @@ HTTP 502 / 503                    any service, before any work is done
 dropped connection                before the answer, or after its first bytes (the work was done)
 slow answer                       work done, answer held ``delay`` s: past the read timeout, outcome unknown
 wrong MD5                         an ESPA ``.md5`` file that does not match its tarball
-Range ignored                     a resumed download answered 200 with the whole file
+Range ignored                     a resumed download answered 200 with the whole file (ten times the rate:
+                                  only resumed downloads can meet it)
 ================================  =========================================================================
 """
 
@@ -35,7 +36,7 @@ _RULES: tuple[tuple[str, str, str, dict], ...] = (
     ("download", "*.tar.gz", "drop", {"after_bytes": 64 * 1024}),
     ("*", "*", "delay", {"seconds": None}),
     ("download", "*", "wrong_md5", {}),
-    ("download", "*", "ignore_range", {}),
+    ("download", "*", "ignore_range", {"rate_factor": 10}),  # only resumed downloads can meet it: rarer requests
 )
 
 
@@ -56,9 +57,19 @@ def chaos_faults(rate: float, *, delay: float, retry_after: float = 1.0) -> list
     faults = []
     for service, endpoint, kind, options in _RULES:
         options = dict(options)
+        factor = options.pop("rate_factor", 1)
         if "retry_after" in options:
             options["retry_after"] = retry_after
         if "seconds" in options:
             options["seconds"] = delay
-        faults.append({"service": service, "endpoint": endpoint, "kind": kind, "times": None, "rate": rate, **options})
+        faults.append(
+            {
+                "service": service,
+                "endpoint": endpoint,
+                "kind": kind,
+                "times": None,
+                "rate": min(1.0, rate * factor),
+                **options,
+            }
+        )
     return faults

@@ -23,6 +23,9 @@ Choices where the sources are silent (each tested):
 * ``/user`` has no first and last names to report: ``first_name`` is the capitalised user name and
   ``last_name`` ``"User"``, unless the account object carries ``first_name``/``last_name``.
 * ``product-groups`` and the staff routes are not emulated (404).
+* A body nested deeper than the JSON parser goes reads as no body; in an order, ``NaN``, ``Infinity`` (which
+  Python's JSON reader accepts) and integers beyond a double are not numbers, so they fail validation with a 400
+  where ESPA's own arithmetic would likely end in a 500.
 
 Faults of kind ``"code"`` (``emulator.faults.add("espa", "order", "code", code="ERS_DOWN")``) answer one of
 ESPA's documented failure bodies: ``ERS_DOWN``/``DB_DOWN`` (503 warnings), ``ACCESS_DENIED`` (403),

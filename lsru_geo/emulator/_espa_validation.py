@@ -561,7 +561,10 @@ def _pixel_count(
     height = max(north - south, 0)
     if pixel_units != extent_units:
         pixel = pixel / METERS_PER_DEGREE if extent_units == "dd" else pixel * METERS_PER_DEGREE
-    return int(width * height / pixel**2)
+    if not width or not height:
+        return 0
+    count = (width / pixel) * (height / pixel)  # not / pixel**2, which overflows, or underflows to 0, on odd sizes
+    return int(count) if math.isfinite(count) else PIXEL_COUNT + 1
 
 
 def _extent_errors(order: dict, sensors: list[str]) -> list[str]:

@@ -8,7 +8,10 @@ keys expire after two hours without use; one user may have only one request in f
 (``RATE_LIMIT_USER``); ``cloudCover`` is a string; ``nextRecord = min(start + returned, totalHits)``.
 
 Choices where the contract is silent (each tested): a missing or unknown key is ``AUTH_KEY_INVALID``;
-``login-token`` over GET is ``INPUT_INVALID``; malformed JSON is ``INPUT_FORMAT``; an unknown dataset in
+``login-token`` over GET is ``INPUT_INVALID``; malformed JSON (nested deeper than the parser goes included) is
+``INPUT_FORMAT``; a ``geoJson`` filter with non-finite coordinates or outside -180..180, -90..90 is
+``INPUT_PARAMETER_INVALID``, as an ``mbr`` one; a failure of the emulator itself answers ``SERVER_ERROR`` (its
+traceback in ``M2MService.last_exception``) rather than dropping the connection; an unknown dataset in
 ``scene-search`` is ``DATASET_INVALID`` while ``dataset`` answers ``data: null`` (as observed); an empty
 result has ``nextRecord: 0``; without ``metadataType`` ``metadata`` is ``[]`` (2021 behaviour); unknown
 cloud cover is ``"-1.00"``; ``metadataFilter`` is ignored.
@@ -299,7 +302,8 @@ class M2MService:
                 while len(self.state.cache) > 4:
                     self.state.cache.popitem(last=False)
         total = len(scenes)
-        page = scenes.take(np.arange(start_number - 1, min(total, start_number - 1 + max_results)))
+        first = min(start_number - 1, total)  # a Python int: startingNumber may be past any numpy integer
+        page = scenes.take(np.arange(first, min(total, first + max_results)))
         results = self._scene_objects(page, metadata_type, search=True)
         return {
             "results": results,
@@ -323,13 +327,14 @@ class M2MService:
         if months is not None:
             if not isinstance(months, list) or not all(isinstance(m, int) and 1 <= m <= 12 for m in months):
                 raise M2MFailure("INPUT_PARAMETER_INVALID", "seasonalFilter must be a list of month numbers 1-12")
+        cloud = scene_filter.get("cloudCoverFilter")
+        if isinstance(cloud, dict):  # read before generating scenes, which may take seconds for a wide search
+            low = _number(cloud.get("min") if cloud.get("min") is not None else 0, "cloudCoverFilter.min")
+            high = _number(cloud.get("max") if cloud.get("max") is not None else 100, "cloudCoverFilter.max")
         scenes = cat.generate(dataset, cells, start, end, self._today(), months or None)
         if geometry is not None and len(scenes):
             scenes = scenes.take(np.flatnonzero(shapely.intersects(scenes.footprints(), geometry)))
-        cloud = scene_filter.get("cloudCoverFilter")
         if isinstance(cloud, dict):
-            low = _number(cloud.get("min") if cloud.get("min") is not None else 0, "cloudCoverFilter.min")
-            high = _number(cloud.get("max") if cloud.get("max") is not None else 100, "cloudCoverFilter.max")
             unknown = scenes.cloud_cover < 0
             keep = (scenes.cloud_cover >= low) & (scenes.cloud_cover <= high) & ~unknown
             if cloud.get("includeUnknown"):
@@ -401,7 +406,7 @@ class M2MService:
             else:
                 satellite, path, row = int(wanted[2]), int(wanted[3:6]), int(wanted[6:9])
                 day = dt.datetime.strptime(wanted[9:16], "%Y%j").date()
-        except ValueError:
+        except (ValueError, IndexError):  # IndexError: an id shorter than its fields
             return cat._empty(dataset)
         scenes = cat.find(dataset, satellite, path, row, day, self._today())
         ids = scenes.display_ids() if id_type.lower() == "displayid" else scenes.entity_ids()
@@ -510,14 +515,22 @@ def _spatial_filter(spatial: object) -> shapely.Geometry | None:
         if not isinstance(geo, dict) or "type" not in geo or "coordinates" not in geo:
             raise M2MFailure("INPUT_PARAMETER_INVALID", "geoJson must be a GeoJSON geometry {type, coordinates}")
         coordinates = geo["coordinates"]
-        if geo["type"] == "Polygon" and coordinates and isinstance(coordinates[0], dict):
-            coordinates = [[[c["longitude"], c["latitude"]] for c in coordinates]]  # landsatxplore's flat ring
         try:
-            geometry = shapely.geometry.shape({"type": geo["type"], "coordinates": coordinates})
+            if geo["type"] == "Polygon" and isinstance(coordinates, list) and coordinates:
+                if isinstance(coordinates[0], dict):  # landsatxplore's flat ring
+                    coordinates = [[[c["longitude"], c["latitude"]] for c in coordinates]]
+            with np.errstate(invalid="ignore", over="ignore"):
+                geometry = shapely.geometry.shape({"type": geo["type"], "coordinates": coordinates})
+                finite = np.isfinite(shapely.get_coordinates(geometry)).all()
         except Exception:  # shapely raises several types for malformed coordinates
             raise M2MFailure("INPUT_PARAMETER_INVALID", "geoJson coordinates are malformed") from None
+        if not finite:
+            raise M2MFailure("INPUT_PARAMETER_INVALID", "geoJson coordinates are malformed")
         if geometry.is_empty:
             raise M2MFailure("INPUT_PARAMETER_INVALID", "geoJson geometry is empty")
+        west, south, east, north = geometry.bounds  # as for mbr: degrees, and nothing GEOS cannot buffer
+        if not (-180 <= west and east <= 180 and -90 <= south and north <= 90):
+            raise M2MFailure("INPUT_PARAMETER_INVALID", "geoJson coordinates are outside -180..180, -90..90")
         return shapely.make_valid(geometry)
     raise M2MFailure("INPUT_PARAMETER_INVALID", f"Invalid filterType: {spatial.get('filterType')}")
 

@@ -12,6 +12,7 @@ import fnmatch
 import json
 import random
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -298,6 +299,11 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         """
         self.routes.append(Route(prefix, service, handler, endpoint_of or (lambda rest: rest.strip("/").split("/")[0])))
         self.routes.sort(key=lambda r: len(r.prefix), reverse=True)
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return  # a client hung up (a timeout, or a pooled connection closed): nothing to report
+        super().handle_error(request, client_address)
 
     def find(self, path: str) -> Route | None:
         for route in self.routes:

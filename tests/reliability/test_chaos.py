@@ -25,7 +25,7 @@ RATE = 0.03  # per fault rule and matching request; about one request in five me
 READ_TIMEOUT = 2.0  # well above any emulator answer on a busy machine, so only injected delays time out
 DELAY = READ_TIMEOUT + 0.5  # slow answers come after the client gave up
 FAST_SEEDS = [1, 2, 3]
-SLOW_SEEDS = list(range(4, 40))
+SLOW_SEEDS = list(range(4, 104))  # 100 more runs
 FAILURE_CODES = ("RATE_LIMIT_USER", "AUTH_EXPIRED")
 
 
@@ -98,7 +98,8 @@ def check_run(emu, collector, result, folder) -> dict:
         handled,
     )
     injected = Counter(kind for _, _, kind in emu.faults.injected)
-    return {"failures": len(logged), "injected": injected, "delivered": len(result.delivered)}
+    retried = sum(any(step.status == "retry" for step in i.steps) for o in book.values() for i in o.items)
+    return {"failures": len(logged), "injected": injected, "delivered": len(result.delivered), "retried": retried}
 
 
 def run_seed(chaos, tmp_path, seed: int) -> dict:
@@ -108,7 +109,6 @@ def run_seed(chaos, tmp_path, seed: int) -> dict:
     result = run_workflow(emu, folder)
     assert result.scenes_found >= 2000
     summary = check_run(emu, collector, result, folder)
-    assert summary["failures"] > 0  # a run that met no fault proves nothing
     # one line per run, for docs/reliability.md (pytest -s shows it)
     print(f"\nCHAOS seed={seed} {json.dumps({**summary, 'not_delivered': Counter(result.not_delivered.values())})}")
     return summary
@@ -116,7 +116,8 @@ def run_seed(chaos, tmp_path, seed: int) -> dict:
 
 @pytest.mark.parametrize("seed", FAST_SEEDS)
 def test_workflow_survives_chaos(chaos, tmp_path, seed):
-    run_seed(chaos, tmp_path, seed)
+    summary = run_seed(chaos, tmp_path, seed)
+    assert summary["failures"] > 0  # these seeds meet faults (a run of the slow set may, rarely, meet none)
 
 
 @pytest.mark.slow
