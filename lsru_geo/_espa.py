@@ -19,7 +19,14 @@ from ._config import Config, load_config
 from ._http import HttpClient, is_retryable, retry_after_seconds
 from ._ids import parse_id
 from ._secret import Secret
-from .exceptions import ApiError, InvalidInputError, LsruWarning, RenamedWarning, TransportError
+from .exceptions import (
+    ApiError,
+    InvalidInputError,
+    LsruWarning,
+    OrderRejectedError,
+    RenamedWarning,
+    TransportError,
+)
 
 log = logging.getLogger("lsru_geo.espa")
 
@@ -229,7 +236,8 @@ class Espa:
         InvalidInputError
             For ids, products or options the service would refuse, before the order is posted.
         OrderRejectedError
-            If the service refuses the order anyway (its messages are in ``.errors``).
+            If the service refuses the order anyway (its messages are in ``.errors``). When a part of a split
+            order is refused, ``.placed`` lists the orders of this call placed before it (cancel or keep them).
         """
         # everything that can be checked without the service, before any request
         ids = _check_ids(scene_list)
@@ -273,7 +281,13 @@ class Espa:
             )
             if verbose:
                 print(json.dumps(body, indent=2))
-            orderid = self._session.place(body)
+            try:
+                orderid = self._session.place(body)
+            except OrderRejectedError as error:  # a later part of a split order: the earlier ones stay reachable
+                error.placed = list(placed)  # type: ignore[attr-defined]
+                if placed:
+                    error.message += f" (already placed by this call: {', '.join(o.orderid for o in placed)})"
+                raise
             log.info("placed ESPA order %s (%d inputs)", orderid, sum(len(v) for v in part.values()))
             placed.append(Order(orderid, _session=self._session))
         return placed[0] if len(placed) == 1 else placed

@@ -129,8 +129,10 @@ def split_inputs(groups: Mapping[str, list[str]], limit: int = MAX_INPUTS) -> li
 
 
 def check_projection_form(projection: Any) -> None:
-    """What can be checked of a projection dict without the service's schema: one name (a string) mapped to
-    ``None`` or to a dict of named parameters, none of them a non-finite number.
+    """Check what can be checked of a projection dict without the service's schema.
+
+    That is one name (a string) mapped to ``None`` or to a dict of named parameters, none of them a non-finite
+    number; :func:`check_projection` checks the rest against the schema.
     """
     if not isinstance(projection, Mapping) or len(projection) != 1:
         raise InvalidInputError(
@@ -143,9 +145,7 @@ def check_projection_form(projection: Any) -> None:
     if parameters is None:
         return
     if not isinstance(parameters, Mapping):
-        raise InvalidInputError(
-            f"projection {name!r} takes a dict of parameters (or None), got {parameters!r:.200}"
-        )
+        raise InvalidInputError(f"projection {name!r} takes a dict of parameters (or None), got {parameters!r:.200}")
     for key, value in parameters.items():
         if not isinstance(key, str):
             raise InvalidInputError(f"projection {name!r} parameter names are strings, got {key!r:.100}")

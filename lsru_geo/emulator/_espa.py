@@ -23,9 +23,9 @@ Choices where the sources are silent (each tested):
 * ``/user`` has no first and last names to report: ``first_name`` is the capitalised user name and
   ``last_name`` ``"User"``, unless the account object carries ``first_name``/``last_name``.
 * ``product-groups`` and the staff routes are not emulated (404).
-* A body nested deeper than the JSON parser goes reads as no body; in an order, ``NaN``, ``Infinity`` (which
-  Python's JSON reader accepts) and integers beyond a double are not numbers, so they fail validation with a 400
-  where ESPA's own arithmetic would likely end in a 500.
+* A body nested more than 100 levels deep (``MAX_DEPTH``) reads as no body, like malformed JSON; in an order,
+  ``NaN``, ``Infinity`` (which Python's JSON reader accepts) and integers beyond a double are not numbers, so
+  they fail validation with a 400 where ESPA's own arithmetic would likely end in a 500.
 
 Faults of kind ``"code"`` (``emulator.faults.add("espa", "order", "code", code="ERS_DOWN")``) answer one of
 ESPA's documented failure bodies: ``ERS_DOWN``/``DB_DOWN`` (503 warnings), ``ACCESS_DENIED`` (403),
@@ -52,6 +52,7 @@ from ._espa_validation import (
     order_schema,
     validate,
 )
+from ._m2m import MAX_DEPTH, nested_deeper
 from ._server import JSON_TYPE, Request, Response
 
 VERSIONS = {"0": "Version 0 of the ESPA API", "1": "Version 1 of the ESPA API"}
@@ -135,9 +136,10 @@ def _warnings(*messages: str, status: int = 200) -> Response:
 def _body(request: Request) -> object:
     """Read the JSON body as ESPA does (``get_json(force=True, silent=True)``): ``None`` if absent or bad."""
     try:
-        return request.json()
+        body = request.json()
     except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         return None
+    return None if nested_deeper(body, MAX_DEPTH) else body  # the handlers walk bodies recursively
 
 
 class EspaService:

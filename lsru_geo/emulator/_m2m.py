@@ -8,7 +8,7 @@ keys expire after two hours without use; one user may have only one request in f
 (``RATE_LIMIT_USER``); ``cloudCover`` is a string; ``nextRecord = min(start + returned, totalHits)``.
 
 Choices where the contract is silent (each tested): a missing or unknown key is ``AUTH_KEY_INVALID``;
-``login-token`` over GET is ``INPUT_INVALID``; malformed JSON (nested deeper than the parser goes included) is
+``login-token`` over GET is ``INPUT_INVALID``; malformed JSON, and JSON nested more than ``MAX_DEPTH`` levels, is
 ``INPUT_FORMAT``; a ``geoJson`` filter with non-finite coordinates or outside -180..180, -90..90 is
 ``INPUT_PARAMETER_INVALID``, as an ``mbr`` one; a failure of the emulator itself answers ``SERVER_ERROR`` (its
 traceback in ``M2MService.last_exception``) rather than dropping the connection; an unknown dataset in
@@ -45,6 +45,19 @@ DICTIONARY = "https://www.usgs.gov/centers/eros/science/landsat-collection-2-dat
 BROWSE = "https://landsatlook.usgs.gov/gen-browse?size={size}&type=refl&product_id={pid}"
 OVERLAY = "https://landsatlook.usgs.gov/dynamic-tiler/scenes/{pid}/tiles/{{z}}/{{x}}/{{y}}.png?layer=natural_color"
 MAX_RESULTS = 50_000
+MAX_DEPTH = 100  # bodies nested deeper are malformed (INPUT_FORMAT): the handlers walk bodies recursively
+
+
+def nested_deeper(value: object, limit: int) -> bool:
+    """Whether a parsed JSON document nests arrays and objects more than ``limit`` levels deep (no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
 
 
 class M2MFailure(Exception):
@@ -134,6 +147,8 @@ class M2MService:
             payload = request.json()
         except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
             return self._envelope(None, None, "INPUT_FORMAT", "Request body is not valid JSON")
+        if nested_deeper(payload, MAX_DEPTH):
+            return self._envelope(None, None, "INPUT_FORMAT", f"Request body is nested deeper than {MAX_DEPTH} levels")
         if payload is not None and not isinstance(payload, dict):
             return self._envelope(None, None, "INPUT_FORMAT", "Request body must be a JSON object")
         payload = payload or {}

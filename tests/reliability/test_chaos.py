@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import time
 from collections import Counter
 
 import pytest
-from workflow import HANDLED, LogCollector, run_workflow
+from workflow import HANDLED, collecting_logs, run_workflow
 
 import lsru_geo._m2m
 from lsru_geo._http import HttpClient, RetryPolicy
@@ -46,12 +45,8 @@ def chaos(chaos_emulator, monkeypatch, tmp_path):
     monkeypatch.setattr(lsru_geo._m2m, "PAGE_SIZE", 500)  # a 2,500-scene search pages five times
     monkeypatch.setattr(HttpClient, "DEFAULT_TIMEOUT", (5.0, READ_TIMEOUT))
     monkeypatch.setattr(HttpClient, "DEFAULT_RETRY", RetryPolicy(attempts=8, base=0.01, cap=0.2))
-    collector = LogCollector()
-    logger = logging.getLogger("lsru_geo")
-    logger.addHandler(collector)
-    monkeypatch.setattr(logger, "level", logging.DEBUG)
-    yield emu, collector
-    logger.removeHandler(collector)
+    with collecting_logs("lsru_geo") as collector:
+        yield emu, collector
     emu.faults.clear()
 
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import base64
 import io
-import logging
 import secrets
 import tarfile
 
 import pytest
 import requests
-from workflow import LogCollector, run_workflow
+from workflow import collecting_logs, run_workflow
 
 from lsru_geo import (
     ApiError,
@@ -82,12 +81,8 @@ def test_no_secret_in_logs_output_reprs_or_errors(alice, monkeypatch, tmp_path, 
         return answer
 
     monkeypatch.setattr(Usgs, "login", recording_login)
-    collector = LogCollector()
-    root = logging.getLogger()
-    root.addHandler(collector)
-    monkeypatch.setattr(root, "level", logging.DEBUG)
     texts: list[str] = []
-    try:
+    with collecting_logs(None) as collector:
         emu.chaos(0.05, delay=1.5, seed=11)
         result = run_workflow(emu, tmp_path / "products", verbose=True)
         emu.faults.clear()
@@ -143,8 +138,6 @@ def test_no_secret_in_logs_output_reprs_or_errors(alice, monkeypatch, tmp_path, 
         assert all(isinstance(e, LsruError) for e in errors)
         for error in errors:
             texts += error_texts(error)
-    finally:
-        root.removeHandler(collector)
     captured = capsys.readouterr()
     texts += [*collector.lines(), captured.out, captured.err]
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +40,21 @@ class LogCollector(logging.Handler):
 
     def handled_failures(self) -> int:
         return sum(bool(HANDLED.search(r.getMessage())) for r in self.records)
+
+
+@contextmanager
+def collecting_logs(name: str | None) -> Iterator[LogCollector]:
+    """Collect every record of logger ``name`` (the root logger for None) and its children at DEBUG level."""
+    collector = LogCollector()
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.addHandler(collector)
+    logger.setLevel(logging.DEBUG)  # setLevel, not the attribute: it clears the loggers' cached levels
+    try:
+        yield collector
+    finally:
+        logger.removeHandler(collector)
+        logger.setLevel(level)
 
 
 @dataclass
