@@ -12,27 +12,16 @@ import json
 import math
 import sys
 
-import pytest
 import requests
-from hypothesis import HealthCheck, assume, event, example, given, settings
+from fuzzing import sized
+from hypothesis import assume, event, example
 from hypothesis import strategies as st
 
 from lsru_geo.emulator._catalogue import DATASETS
 from lsru_geo.emulator._m2m import MAX_DEPTH, nested_deeper
 
 FAST_EXAMPLES, SLOW_EXAMPLES = 100, 2000
-BASE = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def fuzz(*strategies, fast=FAST_EXAMPLES, slow=SLOW_EXAMPLES, **named):
-    """``@given(...)`` with ``fast`` examples, and a ``<name>_slow`` twin of ``slow`` examples under the slow marker."""
-
-    def decorate(test):
-        twin = settings(BASE, max_examples=slow)(given(*strategies, **named)(test))
-        sys.modules[test.__module__].__dict__[f"{test.__name__}_slow"] = pytest.mark.slow(twin)
-        return settings(BASE, max_examples=fast)(given(*strategies, **named)(test))
-
-    return decorate
+fuzz = sized(FAST_EXAMPLES, SLOW_EXAMPLES)
 
 
 # -- bodies --------------------------------------------------------------------------------------------------

@@ -9,12 +9,12 @@ POST. Each test runs ``FAST_EXAMPLES`` times in the default suite and ``SLOW_EXA
 """
 
 import math
-import sys
 
 import pandas as pd
 import pytest
 import shapely
-from hypothesis import HealthCheck, event, given, settings
+from fuzzing import sized
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
@@ -26,17 +26,7 @@ from lsru_geo.emulator._espa_validation import FORMATS, PROJECTIONS, RESAMPLING_
 FAST_EXAMPLES, SLOW_EXAMPLES = 100, 2000
 # the emu fixture is reset once per test, not per example: each example clears the request log itself
 BASE = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-
-
-def fuzz(*strategies, fast=FAST_EXAMPLES, slow=SLOW_EXAMPLES, **named):
-    """``@given(...)`` with ``fast`` examples, and a ``<name>_slow`` twin of ``slow`` examples under the slow marker."""
-
-    def decorate(test):
-        twin = settings(BASE, max_examples=slow)(given(*strategies, **named)(test))
-        sys.modules[test.__module__].__dict__[f"{test.__name__}_slow"] = pytest.mark.slow(twin)
-        return settings(BASE, max_examples=fast)(given(*strategies, **named)(test))
-
-    return decorate
+fuzz = sized(FAST_EXAMPLES, SLOW_EXAMPLES, BASE)
 
 
 MONTPELLIER = (3.5, 43.4, 4.0, 44.0)

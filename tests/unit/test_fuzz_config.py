@@ -5,29 +5,18 @@ Never configparser's own exceptions, UnicodeDecodeError, TypeError or urllib's V
 """
 
 import os
-import sys
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from fuzzing import sized
+from hypothesis import event
 from hypothesis import strategies as st
 
 from lsru_geo._config import ESPA_URL, M2M_URL, Config, load_config
 from lsru_geo.exceptions import ConfigError
 
 FAST_EXAMPLES, SLOW_EXAMPLES = 150, 2000
-BASE = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+fuzz = sized(FAST_EXAMPLES, SLOW_EXAMPLES)
 ENV = ("LSRU_USERNAME", "LSRU_TOKEN", "LSRU_PASSWORD", "LSRU_M2M_URL", "LSRU_ESPA_URL", "LSRU_ALLOW_HTTP")
-
-
-def fuzz(*strategies, fast=FAST_EXAMPLES, slow=SLOW_EXAMPLES, **named):
-    """``@given(...)`` with ``fast`` examples, and a ``<name>_slow`` twin of ``slow`` examples under the slow marker."""
-
-    def decorate(test):
-        twin = settings(BASE, max_examples=slow)(given(*strategies, **named)(test))
-        sys.modules[test.__module__].__dict__[f"{test.__name__}_slow"] = pytest.mark.slow(twin)
-        return settings(BASE, max_examples=fast)(given(*strategies, **named)(test))
-
-    return decorate
 
 
 @pytest.fixture(scope="module")

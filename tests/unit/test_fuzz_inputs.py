@@ -9,14 +9,14 @@ events, how many were refused.
 
 import datetime as dt
 import math
-import sys
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from hypothesis import HealthCheck, event, given, settings
+from fuzzing import sized
+from hypothesis import event
 from hypothesis import strategies as st
 
 from lsru_geo import InvalidInputError
@@ -36,18 +36,7 @@ from lsru_geo.emulator._espa_validation import PROJECTIONS  # the schema the emu
 from lsru_geo.utils import is_valid, parse_id
 
 FAST_EXAMPLES, SLOW_EXAMPLES = 150, 2000
-BASE = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def fuzz(*strategies, fast=FAST_EXAMPLES, slow=SLOW_EXAMPLES, **named):
-    """``@given(...)`` with ``fast`` examples, and a ``<name>_slow`` twin of ``slow`` examples under the slow marker."""
-
-    def decorate(test):
-        twin = settings(BASE, max_examples=slow)(given(*strategies, **named)(test))
-        sys.modules[test.__module__].__dict__[f"{test.__name__}_slow"] = pytest.mark.slow(twin)
-        return settings(BASE, max_examples=fast)(given(*strategies, **named)(test))
-
-    return decorate
+fuzz = sized(FAST_EXAMPLES, SLOW_EXAMPLES)
 
 
 def refused(kind, call, *args):
