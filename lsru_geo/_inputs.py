@@ -116,7 +116,8 @@ def to_geometry(aoi: Any) -> shapely.Geometry:
     """An area of interest as one valid shapely geometry in EPSG:4326.
 
     Accepts a shapely geometry (taken as lon/lat), a GeoJSON geometry, Feature or FeatureCollection dict,
-    or a GeoSeries/GeoDataFrame in any CRS (reprojected, then unioned).
+    or a GeoSeries/GeoDataFrame in any CRS (reprojected, then unioned). Coordinates are planar lon/lat, as in
+    GeoJSON (RFC 7946 asks for geometries split at the antimeridian).
     """
     geometry = None
     # NaN or infinite coordinates (given, or made by reprojecting far outside a CRS's area) are refused below with

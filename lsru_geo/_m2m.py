@@ -216,7 +216,9 @@ class Usgs:
         max_results : int
             Most scenes returned; the search pages through the service, one request at a time.
         aoi : geometry, GeoJSON dict, GeoSeries or GeoDataFrame, optional
-            Area of interest in any CRS, sent as a ``geojson`` filter (instead of ``bbox``).
+            Area of interest in any CRS, sent as a ``geojson`` filter (instead of ``bbox``). Longitudes are read
+            in a plane, as GeoJSON says: an area across the antimeridian must be split into parts on each side of
+            ±180 (a ring going from 179 to -179 would span the long way round).
         metadata : {'summary', 'full'}
             ``'full'`` adds every metadata field of the service as a snake_case column.
 
