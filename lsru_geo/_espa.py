@@ -78,7 +78,8 @@ class _EspaSession:
         """
         known = set(self.request("GET", "list-orders") or [])
         policy = self.http.retry
-        for attempt in policy.sleeps():
+        retries = policy.sleeps()
+        while True:
             try:
                 return self.request("POST", "order", body, retry=False)["orderid"]
             except (ApiError, TransportError) as error:
@@ -88,10 +89,12 @@ class _EspaSession:
                 if placed is not None:
                     log.info("espa: %s, but order %s was placed; not posting again", error, placed)
                     return placed
+                attempt = next(retries, None)
+                if attempt is None:
+                    raise
                 delay = policy.delay(attempt, getattr(error, "retry_after", None))
                 log.info("espa: %s; retry %d/%d in %.1fs", error, attempt + 1, policy.attempts - 1, delay)
                 self.http.sleep(delay)
-        return self.request("POST", "order", body, retry=False)["orderid"]
 
     def _placed_since(self, known: set[str], body: dict) -> str | None:
         """The id of an order not in ``known`` whose inputs are the ones of ``body``, if there is one."""
