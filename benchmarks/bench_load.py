@@ -27,7 +27,6 @@ import os
 import platform
 import re
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -53,13 +52,6 @@ def _serve(conn, users, options, fault_rate):
     if fault_rate > 0:
         for service in ("m2m", "download"):
             emulator.faults.add(service, "*", "status", status=503, times=None, rate=fault_rate)
-    handle_error = emulator.server.handle_error
-
-    def quiet(request, client_address):  # a client closing a kept-alive connection is no error worth a traceback
-        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
-            handle_error(request, client_address)
-
-    emulator.server.handle_error = quiet
     emulator.start()
     conn.send({"m2m": emulator.m2m_url, "espa": emulator.espa_url})
     while True:

@@ -6,7 +6,7 @@ import json
 import logging
 import time
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,7 +32,11 @@ log = logging.getLogger("lsru_geo.espa")
 
 
 class _HostBasicAuth(requests.auth.AuthBase):
-    """HTTP basic auth sent only to the ESPA API host, never to another host (redirects, download URLs)."""
+    """HTTP basic auth sent only to the ESPA API host, never to another host (download URLs).
+
+    Redirects to another origin lose it in the session (:class:`~lsru_geo._http.HttpClient`), not here: an
+    auth object is applied when a request is prepared, not when it is redirected.
+    """
 
     def __init__(self, host: str, username: str, password: Secret) -> None:
         self.host, self.username, self.password = host, username, password
@@ -47,6 +51,14 @@ class _HostBasicAuth(requests.auth.AuthBase):
         return f"_HostBasicAuth(host={self.host!r}, username={self.username!r}, password=***)"
 
 
+class _AlreadyPlaced(Exception):
+    """Ends the retries of an order POST: the order was found placed."""
+
+    def __init__(self, orderid: str) -> None:
+        super().__init__(orderid)
+        self.orderid = orderid
+
+
 class _EspaSession:
     """What ``Espa`` and its ``Order`` objects share: the configuration and one HTTP session."""
 
@@ -59,14 +71,16 @@ class _EspaSession:
             "espa", auth=_HostBasicAuth(urlsplit(config.espa_url).netloc, config.username, config.password)
         )
 
-    def request(self, method: str, resource: str, body: Any = None, *, retry: bool = True) -> Any:
+    def request(
+        self, method: str, resource: str, body: Any = None, *, on_retry: Callable[[BaseException], None] | None = None
+    ) -> Any:
         url = self.host + resource
         return self.http.call(
             method,
             url,
             lambda response: wire.parse(response.content, response.status_code, url, retry_after_seconds(response)),
             data=json.dumps(body) if body is not None else None,  # GET requests carry JSON bodies in ESPA's API
-            retry=retry,
+            on_retry=on_retry,
         )
 
     def place(self, body: dict) -> str:
@@ -77,24 +91,22 @@ class _EspaSession:
         exactly these inputs is taken as this order.
         """
         known = set(self.request("GET", "list-orders") or [])
-        policy = self.http.retry
-        retries = policy.sleeps()
-        while True:
+
+        def adopt_if_placed(error: BaseException) -> None:
+            orderid = self._placed_since(known, body)
+            if orderid is not None:
+                log.info("espa: %s, but order %s was placed; not posting again", error, orderid)
+                raise _AlreadyPlaced(orderid)
+
+        try:
             try:
-                return self.request("POST", "order", body, retry=False)["orderid"]
+                return self.request("POST", "order", body, on_retry=adopt_if_placed)["orderid"]
             except (ApiError, TransportError) as error:
-                if not is_retryable(error):
-                    raise
-                placed = self._placed_since(known, body)
-                if placed is not None:
-                    log.info("espa: %s, but order %s was placed; not posting again", error, placed)
-                    return placed
-                attempt = next(retries, None)
-                if attempt is None:
-                    raise
-                delay = policy.delay(attempt, getattr(error, "retry_after", None))
-                log.info("espa: %s; retry %d/%d in %.1fs", error, attempt + 1, policy.attempts - 1, delay)
-                self.http.sleep(delay)
+                if is_retryable(error):  # the last try failed too, and may have placed the order all the same
+                    adopt_if_placed(error)
+                raise
+        except _AlreadyPlaced as placed:
+            return placed.orderid
 
     def _placed_since(self, known: set[str], body: dict) -> str | None:
         """The id of an order not in ``known`` whose inputs are the ones of ``body``, if there is one."""
@@ -257,7 +269,7 @@ class Espa:
             raise InvalidInputError(f"note must be a string, got {note!r:.100}")
         if projection is not None:
             wire.check_projection_form(projection)
-        units = wire.pixel_units(None if projection is None else {name.lower(): None for name in projection})
+        units = wire.pixel_units(projection)
         resize = wire.check_resolution(resolution, units) if resolution is not None else None
         image_extents = wire.check_extent(extent, extent_units, projection) if extent is not None else None
 

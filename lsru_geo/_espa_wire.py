@@ -220,8 +220,8 @@ def _check_parameter(where: str, value: Any, rule: Mapping[str, Any]) -> Any:
 
 
 def pixel_units(projection: Mapping[str, Any] | None) -> str:
-    """Units of resize and extents for a projection: degrees for ``lonlat``, metres otherwise."""
-    return "dd" if projection is not None and "lonlat" in projection else "meters"
+    """Units of resize and extents for a projection (names in any case): degrees for ``lonlat``, metres otherwise."""
+    return "dd" if projection is not None and any(str(name).lower() == "lonlat" for name in projection) else "meters"
 
 
 def check_resolution(resolution: Any, units: str) -> dict:

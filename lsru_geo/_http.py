@@ -167,7 +167,6 @@ class HttpClient:
         parse: Callable[[requests.Response], T],
         *,
         on_retry: Callable[[BaseException], None] | None = None,
-        retry: bool = True,
         **kwargs: Any,
     ) -> T:
         """Send a request and return ``parse(response)``, retrying what :func:`is_retryable` allows.
@@ -179,14 +178,12 @@ class HttpClient:
             Turns the response into data, or raises an :class:`ApiError` (reading the body also happens
             here, so a connection dropped mid-body is retried too).
         on_retry : callable, optional
-            Called with the error before each retry (the M2M client logs in again there when needed).
-        retry : bool
-            ``False`` sends the request once and raises any error (for requests that must not be repeated
-            blindly, like placing an order).
+            Called with the error before each retry; it may raise to stop retrying (placing an order stops
+            when it finds the order placed after all).
         **kwargs
             Passed to :meth:`requests.Session.request` (``json``, ``data``, ``headers``, ...).
         """
-        retries = self.retry.sleeps() if retry else iter(())
+        retries = self.retry.sleeps()
         while True:
             try:
                 response = self.send(method, url, **kwargs)
@@ -201,10 +198,10 @@ class HttpClient:
                 wait_hint = getattr(error, "retry_after", None)
                 if attempt is None or not is_retryable(error) or (wait_hint or 0) > self.retry.max_retry_after:
                     raise
+                if on_retry is not None:
+                    on_retry(error)
                 delay = self.retry.delay(attempt, wait_hint)
                 log.info(
                     "%s: %s; retry %d/%d in %.1fs", self.service, error, attempt + 1, self.retry.attempts - 1, delay
                 )
-                if on_retry is not None:
-                    on_retry(error)
                 self.sleep(delay)

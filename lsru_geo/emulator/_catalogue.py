@@ -162,7 +162,8 @@ class Scenes:
                 self.row.tolist(),
                 self.acquired.tolist(),
                 self.processed.tolist(),
-                self.category, strict=False,
+                self.category,
+                strict=False,
             )
         ]
 
@@ -176,7 +177,8 @@ class Scenes:
                 self.row.tolist(),
                 self.acquired.tolist(),
                 self.station,
-                self.version.tolist(), strict=False,
+                self.version.tolist(),
+                strict=False,
             )
         ]
 
@@ -265,7 +267,10 @@ def generate(
 
     station_choice = (
         np.array(
-            [m.stations[int(v * len(m.stations))] for m, v in zip(np.array(missions, dtype=object)[mission_of], u[6], strict=False)],
+            [
+                m.stations[int(v * len(m.stations))]
+                for m, v in zip(np.array(missions, dtype=object)[mission_of], u[6], strict=False)
+            ],
             dtype=object,
         )
         if len(cell)

@@ -52,7 +52,6 @@ from ._espa_validation import (
     order_schema,
     validate,
 )
-from ._m2m import MAX_DEPTH, nested_deeper
 from ._server import JSON_TYPE, Request, Response
 
 VERSIONS = {"0": "Version 0 of the ESPA API", "1": "Version 1 of the ESPA API"}
@@ -136,10 +135,9 @@ def _warnings(*messages: str, status: int = 200) -> Response:
 def _body(request: Request) -> object:
     """Read the JSON body as ESPA does (``get_json(force=True, silent=True)``): ``None`` if absent or bad."""
     try:
-        body = request.json()
-    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
+        return request.json()
+    except ValueError:  # malformed, or nested deeper than the handlers go
         return None
-    return None if nested_deeper(body, MAX_DEPTH) else body  # the handlers walk bodies recursively
 
 
 class EspaService:

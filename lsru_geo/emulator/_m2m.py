@@ -35,7 +35,7 @@ import shapely
 
 from . import _catalogue as cat
 from ._m2m_downloads import DownloadFailure, Downloads
-from ._server import DroppedConnection, Request, Response
+from ._server import DroppedConnection, NestedTooDeep, Request, Response
 from ._wrs2 import grid
 
 API_PREFIX = "/api/api/json/"
@@ -45,19 +45,6 @@ DICTIONARY = "https://www.usgs.gov/centers/eros/science/landsat-collection-2-dat
 BROWSE = "https://landsatlook.usgs.gov/gen-browse?size={size}&type=refl&product_id={pid}"
 OVERLAY = "https://landsatlook.usgs.gov/dynamic-tiler/scenes/{pid}/tiles/{{z}}/{{x}}/{{y}}.png?layer=natural_color"
 MAX_RESULTS = 50_000
-MAX_DEPTH = 100  # bodies nested deeper are malformed (INPUT_FORMAT): the handlers walk bodies recursively
-
-
-def nested_deeper(value: object, limit: int) -> bool:
-    """Whether a parsed JSON document nests arrays and objects more than ``limit`` levels deep (no recursion)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
-            if depth > limit:
-                return True
-            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
-    return False
 
 
 class M2MFailure(Exception):
@@ -145,10 +132,10 @@ class M2MService:
             return self._envelope(None, None, "NOT_FOUND", "Invalid Endpoint")
         try:
             payload = request.json()
-        except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
+        except NestedTooDeep as error:
+            return self._envelope(None, None, "INPUT_FORMAT", str(error))
+        except ValueError:
             return self._envelope(None, None, "INPUT_FORMAT", "Request body is not valid JSON")
-        if nested_deeper(payload, MAX_DEPTH):
-            return self._envelope(None, None, "INPUT_FORMAT", f"Request body is nested deeper than {MAX_DEPTH} levels")
         if payload is not None and not isinstance(payload, dict):
             return self._envelope(None, None, "INPUT_FORMAT", "Request body must be a JSON object")
         payload = payload or {}

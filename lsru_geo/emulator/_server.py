@@ -64,6 +64,25 @@ class Clock:
             self._offset += seconds + 3600.0 * hours + 86400.0 * days
 
 
+MAX_DEPTH = 100  # request bodies nested deeper are malformed
+
+
+class NestedTooDeep(ValueError):
+    """A JSON request body nested more than :data:`MAX_DEPTH` levels."""
+
+
+def nested_deeper(value: object, limit: int) -> bool:
+    """Whether a parsed JSON document nests arrays and objects more than ``limit`` levels deep (no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
 @dataclass
 class Request:
     """One HTTP request as the handlers see it."""
@@ -78,10 +97,20 @@ class Request:
     endpoint: str = ""
 
     def json(self) -> object:
-        """The body parsed as JSON; ``None`` when empty. Raises ``ValueError`` on malformed JSON."""
+        """The body parsed as JSON; ``None`` when empty.
+
+        Raises ``ValueError`` on malformed JSON, and :class:`NestedTooDeep` (a ``ValueError``) for a document
+        nested more than :data:`MAX_DEPTH` levels, which the handlers, walking bodies recursively, cannot take.
+        """
         if not self.body.strip():
             return None
-        return json.loads(self.body)
+        try:
+            value = json.loads(self.body)
+        except RecursionError:  # deeper than the parser itself goes
+            raise NestedTooDeep(f"Request body is nested deeper than {MAX_DEPTH} levels") from None
+        if nested_deeper(value, MAX_DEPTH):
+            raise NestedTooDeep(f"Request body is nested deeper than {MAX_DEPTH} levels")
+        return value
 
     def header(self, name: str, default: str | None = None) -> str | None:
         """A request header, case-insensitively."""

@@ -18,7 +18,7 @@ from hypothesis import assume, event, example
 from hypothesis import strategies as st
 
 from lsru_geo.emulator._catalogue import DATASETS
-from lsru_geo.emulator._m2m import MAX_DEPTH, nested_deeper
+from lsru_geo.emulator._server import MAX_DEPTH, nested_deeper
 
 FAST_EXAMPLES, SLOW_EXAMPLES = 100, 2000
 fuzz = sized(FAST_EXAMPLES, SLOW_EXAMPLES)
