@@ -3,9 +3,11 @@
 ESPA tarballs are flat gzip tars (``espa-api.md`` 4.1); a product unpacks into ``<folder>/<product name>/``.
 The archive is read as a stream, member by member (never loaded whole), into a temporary folder beside the
 target that is renamed at the end, so the target either holds a complete extraction or does not exist.
-Members are checked before anything is written: absolute paths, ``..``, links, devices and FIFOs are
-refused with :class:`~lsru_geo.exceptions.UnsafeArchiveError` naming the member, and so is an archive that
-would expand beyond a size limit (a decompression bomb).
+Members are checked before anything is written: absolute paths, ``..``, links, devices, FIFOs and names that
+fail the one name gate (:mod:`lsru_geo._names`: control characters, overlong names) are refused with
+:class:`~lsru_geo.exceptions.UnsafeArchiveError` naming the member, and so is an archive with too many members
+(a 2 MB tarball can hold 300,000 empty files) or that would expand beyond a size or ratio limit (a
+decompression bomb). Sizes come from member headers, which are checked before each member is written.
 """
 
 from __future__ import annotations
@@ -20,12 +22,20 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from .exceptions import UnsafeArchiveError
+from ._names import safe_name
+from .exceptions import InvalidInputError, UnsafeArchiveError
 
 log = logging.getLogger("lsru_geo.download")
 
 DEFAULT_MAX_SIZE = 20 * 1024**3
 """Largest total uncompressed size accepted by default (20 GiB; a Landsat Level-2 product is about 1 GiB)."""
+
+DEFAULT_MAX_MEMBERS = 10_000
+"""Most members accepted by default (an ESPA product holds a few dozen files, a USGS bundle about 20)."""
+
+DEFAULT_MAX_RATIO: float | None = None
+"""No ratio limit by default: the size limit already bounds a bomb, and small archives of sparse rasters
+compress far beyond any ratio a real product would need to be told apart from."""
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar")
 _COPY_CHUNK = 1 << 20
@@ -55,7 +65,8 @@ def extract_tarball(
     name: str | None = None,
     overwrite: bool = False,
     max_size: int | None = DEFAULT_MAX_SIZE,
-    max_ratio: float | None = None,
+    max_ratio: float | None = DEFAULT_MAX_RATIO,
+    max_members: int | None = DEFAULT_MAX_MEMBERS,
 ) -> Path:
     """Unpack a tar archive (plain, gzip, bzip2 or xz) into ``<folder>/<name>/``.
 
@@ -74,6 +85,8 @@ def extract_tarball(
         Largest total uncompressed size in bytes (default 20 GiB); ``None`` for no limit.
     max_ratio : float or None
         Largest ratio of uncompressed size to archive size; ``None`` (default) for no limit.
+    max_members : int or None
+        Most members (files and folders; default 10,000); ``None`` for no limit.
 
     Returns
     -------
@@ -83,17 +96,20 @@ def extract_tarball(
     Raises
     ------
     UnsafeArchiveError
-        A member is absolute, climbs out with ``..``, is a link, a device or a FIFO, or the archive expands
-        beyond ``max_size`` / ``max_ratio``. Nothing is left behind: not the product folder, not the
-        temporary one.
+        A member is absolute, climbs out with ``..``, is a link, a device or a FIFO, has a name the name gate
+        refuses, or the archive has more than ``max_members`` members or expands beyond ``max_size`` /
+        ``max_ratio``. Nothing is left behind: not the product folder, not the temporary one.
+    UnsafeNameError
+        ``name`` is not one safe path component.
     tarfile.TarError
         The file is not a readable tar archive.
     """
     archive = Path(archive)
     folder = Path(folder)
-    name = name or product_name(archive)
-    if name in ("", ".", "..") or "/" in name or "\\" in name:
-        raise ValueError(f"invalid product folder name {name!r}")
+    name = safe_name(name or product_name(archive), "product folder name")
+    for value, label in ((max_size, "max_size"), (max_ratio, "max_ratio"), (max_members, "max_members")):
+        if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0):
+            raise InvalidInputError(f"{label} must be a positive number or None, got {value!r:.100}")
     target = folder / name
     if target.exists() and not overwrite:
         log.debug("%s: already unpacked", target)
@@ -106,7 +122,7 @@ def extract_tarball(
     # a sibling of the target, so the final rename stays on one file system
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".unpacking", dir=folder))
     try:
-        count, total = _extract_members(archive, tmp, limit, max_size, max_ratio)
+        count, total = _extract_members(archive, tmp, limit, max_size, max_ratio, max_members)
         _move_into_place(tmp, target, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -116,7 +132,7 @@ def extract_tarball(
 
 
 def _extract_members(
-    archive: Path, dest: Path, limit: int | None, max_size: int | None, max_ratio: float | None
+    archive: Path, dest: Path, limit: int | None, max_size: int | None, max_ratio: float | None, max_members: int | None
 ) -> tuple[int, int]:
     total = 0
     count = 0
@@ -131,6 +147,11 @@ def _extract_members(
                     f"{archive.name}: member {member.name!r} would be written outside the target folder"
                 )
             count += 1
+            if max_members is not None and count > max_members:
+                raise UnsafeArchiveError(
+                    f"{archive.name}: holds more than {max_members:,} members (reached {member.name!r:.200}); "
+                    "refusing it (raise max_members if it is genuine)"
+                )
             if member.isdir():
                 os.makedirs(path, exist_ok=True)
                 continue
@@ -181,6 +202,11 @@ def _safe_relative_path(member: tarfile.TarInfo, archive: Path) -> str:
     if ".." in parts:
         raise UnsafeArchiveError(f"{archive.name}: member {name!r} climbs out of the target folder with '..'")
     kept = [p for p in parts if p not in ("", ".")]
+    for part in kept:
+        try:
+            safe_name(part, "member name")
+        except InvalidInputError as error:
+            raise UnsafeArchiveError(f"{archive.name}: member {name!r:.300}: {error}") from None
     if not kept and not member.isdir():
         raise UnsafeArchiveError(f"{archive.name}: member {name!r} has no file name")
     return os.path.join(*kept) if kept else "."

@@ -2,18 +2,23 @@
 
 Each file is streamed to ``<name>.part`` in the target folder and renamed to ``<name>`` only once its size
 (``Content-Length``) and, when known, its MD5 have been checked, so a file under its final name is always
-complete. An interrupted download resumes with ``Range: bytes=<part size>-``; the response must be a ``206``
-whose ``Content-Range`` starts at the part's size, for the same file (size, ``ETag``/``Last-Modified`` kept in
-the ``<name>.part.json`` sidecar and sent as ``If-Range``), or the part is discarded and the file fetched
-from the start: a server that ignores ``Range`` answers ``200`` with the whole file, and appending that would
-corrupt the file. HTTP 429 (``Retry-After`` honoured), 5xx and dropped connections are retried with
-exponential backoff and jitter; an attempt that added bytes to the part restarts the count. A lock file per
+complete. An interrupted download resumes with ``Range: bytes=<part size>-`` only when the part can be
+proven to belong to the file being served: by a validator (a strong ``ETag`` or ``Last-Modified`` kept in the
+``<name>.part.json`` sidecar and sent as ``If-Range``), or else by a known size and MD5 that the whole file is
+checked against. Without one the part is discarded and the file fetched from the start, since splicing two
+versions of a file would go unnoticed. The response must be a ``206`` whose ``Content-Range`` starts at the
+part's size, for the same file, or the part is discarded too: a server that ignores ``Range`` answers ``200``
+with the whole file, and appending that would corrupt the file. What is retried, and how, is the one
+:class:`~lsru_geo._http.RetryPolicy` of API calls; stalls (see :class:`~lsru_geo._http.TransferLimits`) count
+as dropped connections; an attempt that added bytes to the part restarts the count. A full disk discards the
+part (a resume would meet the same wall) and fails that file with a :class:`DownloadError` naming it. A lock file per
 download (``<name>.lock``) lets several processes share a folder: the second one to take a lock finds the file
 complete and skips it.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -22,24 +27,21 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
-import urllib3.exceptions  # the body is read from requests' urllib3 response (see _body)
-
 from . import _archive
-from ._http import CONNECTION_ERRORS, HttpClient, RetryPolicy, retry_after_seconds, status_error
+from ._http import HttpClient, RetryPolicy, TransferLimits, body_chunks, retry_after_seconds, status_error
+from ._names import path_inside, safe_name
 from .exceptions import (
     ApiError,
     ChecksumError,
     DownloadError,
     InvalidInputError,
-    RateLimitError,
-    ServerError,
     TransportError,
 )
 
@@ -63,6 +65,8 @@ _UNSATISFIED_RANGE = re.compile(r"^\s*bytes\s+\*/(\d+)\s*$")
 # a .tar.gz served with "Content-Encoding: gzip" would be unpacked on the fly by requests; ask for the bytes as stored
 _IDENTITY = {"Accept-Encoding": "identity"}
 _MAX_RESTARTS = 3
+_MAX_MD5_FILE = 64 * 1024  # an ESPA .md5 file is one line; a larger answer is not one
+_DISK_FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 T = TypeVar("T")
 
 
@@ -92,11 +96,14 @@ class FileRequest:
 
     @property
     def file_name(self) -> str:
-        """The local file name, checked to be a plain name (no folder, no ``..``)."""
-        name = self.name if self.name is not None else unquote(urlsplit(self.url).path).rsplit("/", 1)[-1]
-        if name in ("", ".", "..") or "/" in name or "\\" in name or "\x00" in name:
-            raise InvalidInputError(f"cannot name a local file after {self.url!r} (name {name!r}); pass name=")
-        return name
+        """The local file name, checked by the one name gate (:func:`~lsru_geo._names.safe_name`)."""
+        if self.name is not None:
+            return safe_name(self.name, "file name")
+        name = unquote(urlsplit(self.url).path).rsplit("/", 1)[-1]
+        try:
+            return safe_name(name, "file name")
+        except InvalidInputError as error:
+            raise type(error)(f"cannot name a local file after {self.url!r} ({error}); pass name=") from None
 
 
 @dataclass
@@ -109,8 +116,9 @@ class DownloadReport:
         Files fetched (completely or by resuming) in this call.
     skipped : list of Path
         Files found complete, left untouched.
-    failed : dict
-        URL -> reason, for files that could not be downloaded and verified.
+    failed : dict of str to str
+        Local path (``str``) -> reason, for files that could not be downloaded and verified (the key of
+        :attr:`DownloadError.failed <lsru_geo.exceptions.DownloadError.failed>` too).
     bytes : int
         Bytes of the files received in this call (discarded ones included; ``.md5`` files not counted).
     seconds : float
@@ -134,10 +142,8 @@ class DownloadReport:
     def raise_for_failures(self) -> None:
         """Raise one :class:`~lsru_geo.exceptions.DownloadError` listing every failed file, if any failed."""
         if self.failed:
-            lines = "\n".join(f"  {url}: {reason}" for url, reason in self.failed.items())
-            error = DownloadError(f"{len(self.failed)} file(s) failed to download:\n{lines}")
-            error.failed = dict(self.failed)  # type: ignore[attr-defined]
-            raise error
+            lines = "\n".join(f"  {path}: {reason}" for path, reason in self.failed.items())
+            raise DownloadError(f"{len(self.failed)} file(s) failed to download:\n{lines}", failed=self.failed)
 
     def summary(self) -> str:
         """One line: counts, bytes and throughput."""
@@ -164,8 +170,10 @@ def parse_md5(text: str, source: str = "checksum") -> str:
     return words[0].lower()
 
 
-def fetch_md5(url: str, *, http: HttpClient | None = None, retry: RetryPolicy | None = None) -> str:
-    """Read an ESPA ``.md5`` file and return its digest (retrying 429, 5xx and dropped connections).
+def fetch_md5(
+    url: str, *, http: HttpClient | None = None, retry: RetryPolicy | None = None, limits: TransferLimits | None = None
+) -> str:
+    """Read an ESPA ``.md5`` file and return its digest (retried, stall rule and deadline applied, as API calls).
 
     Raises
     ------
@@ -177,7 +185,7 @@ def fetch_md5(url: str, *, http: HttpClient | None = None, retry: RetryPolicy | 
     policy = retry or (http.retry if http is not None else HttpClient.DEFAULT_RETRY)
     client = http or HttpClient("download", retry=policy)
     try:
-        text = _Retrying(policy, time.sleep)(url, lambda: _read_text(client, url))
+        text = _retrying(policy, url, lambda: _read_text(client, url, limits), time.sleep)
     finally:
         if http is None:
             client.close()
@@ -194,6 +202,7 @@ def download_files(
     progress: bool | None = None,
     http: HttpClient | None = None,
     retry: RetryPolicy | None = None,
+    limits: TransferLimits | None = None,
 ) -> DownloadReport:
     """Download files into a folder, in parallel, resuming and verifying each one.
 
@@ -218,6 +227,8 @@ def download_files(
         A client to share between the workers; by default each worker thread gets its own session.
     retry : RetryPolicy, optional
         Attempts and backoff for each file; by default the client's policy, or ``HttpClient.DEFAULT_RETRY``.
+    limits : TransferLimits, optional
+        Stall rule and deadline for headers; by default the client's, or the ``LSRU_*`` variables'.
 
     Returns
     -------
@@ -230,7 +241,14 @@ def download_files(
     if workers < 1:
         raise InvalidInputError(f"workers must be at least 1, got {workers}")
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise DownloadError(f"cannot download into {folder}: it (or a folder above it) is a file") from None
+    except OSError as error:
+        raise DownloadError(f"cannot create the folder {folder}: {error.strerror or error}") from None
+    for name in dict.fromkeys(names):  # a symbolic link under a file's name must not lead elsewhere
+        path_inside(folder, name, "file name")
     policy = retry or (http.retry if http is not None else HttpClient.DEFAULT_RETRY)
     started = time.perf_counter()
     report = DownloadReport()
@@ -240,13 +258,19 @@ def download_files(
     for index, (request, name) in enumerate(zip(requests, names, strict=True)):
         first = unique.setdefault(name, request)
         if first.url != request.url:
-            clashes[index] = f"another file of this call, {first.url}, is also named {name!r}"
+            clashes[index] = f"{request.url}: another file of this call, {first.url}, is also named {name!r}"
 
     show = sys.stderr.isatty() if progress is None else bool(progress)
     bars = _Progress(show, per_file=show and sys.stderr.isatty(), files=len(unique))
     clients = _Clients(http, policy)
     engine = _Engine(
-        folder, overwrite=overwrite, check_complete=check_complete, clients=clients, retry=policy, bars=bars
+        folder,
+        overwrite=overwrite,
+        check_complete=check_complete,
+        clients=clients,
+        retry=policy,
+        bars=bars,
+        limits=limits,
     )
     try:
         with ThreadPoolExecutor(
@@ -265,12 +289,12 @@ def download_files(
         bars.close()
 
     counted: set[str] = set()
-    for index, (request, name) in enumerate(zip(requests, names, strict=True)):
+    for index, name in enumerate(names):
         kind, value = ("failed", clashes[index]) if index in clashes else outcomes[name]
-        if kind == "failed":
-            report.failed.setdefault(request.url, str(value))
-            continue
         path = folder / name
+        if kind == "failed":
+            report.failed.setdefault(str(path), str(value))
+            continue
         report.paths.append(path)
         if name not in counted:
             counted.add(name)
@@ -278,8 +302,8 @@ def download_files(
     report.bytes = engine.received
     report.seconds = time.perf_counter() - started
     log.info("download into %s: %s", folder, report.summary())
-    for url, reason in report.failed.items():
-        log.info("failed: %s: %s", url, reason)
+    for path, reason in report.failed.items():
+        log.info("failed: %s: %s", path, reason)
     return report
 
 
@@ -321,7 +345,15 @@ def url_retrieve(
     return os.fspath(filename)
 
 
-def url_retrieve_and_unpack(url: str, path: str | os.PathLike[str], overwrite: bool = False) -> str:
+def url_retrieve_and_unpack(
+    url: str,
+    path: str | os.PathLike[str],
+    overwrite: bool = False,
+    *,
+    max_members: int | None = _archive.DEFAULT_MAX_MEMBERS,
+    max_size: int | None = _archive.DEFAULT_MAX_SIZE,
+    max_ratio: float | None = _archive.DEFAULT_MAX_RATIO,
+) -> str:
     """Download a tar archive and extract its content to a new directory.
 
     The directory is named after the remote file, without its archive extension, and created under
@@ -335,6 +367,8 @@ def url_retrieve_and_unpack(url: str, path: str | os.PathLike[str], overwrite: b
         Folder under which the new directory is created.
     overwrite : bool
         Download and extract again even when the directory already exists.
+    max_members, max_size, max_ratio
+        Unpacking limits, as for :func:`~lsru_geo._archive.extract_tarball` (10,000 members, 20 GiB).
 
     Returns
     -------
@@ -346,14 +380,23 @@ def url_retrieve_and_unpack(url: str, path: str | os.PathLike[str], overwrite: b
     DownloadError
         The archive could not be downloaded (after retries).
     UnsafeArchiveError
-        A member would land outside the directory, is a link or device, or the archive is a bomb.
+        A member would land outside the directory, is a link or device, or the archive exceeds a limit; nothing
+        is unpacked (the verified tarball stays, to be inspected).
     """
     request = FileRequest(url)
-    target = Path(path) / _archive.product_name(request.file_name)
+    target = path_inside(path, _archive.product_name(request.file_name), "product folder")
     if target.is_dir() and not overwrite:
         return os.fspath(target)
     tarball = Path(url_retrieve(url, Path(path) / request.file_name, overwrite=overwrite))
-    _archive.extract_tarball(tarball, path, name=target.name, overwrite=overwrite)
+    _archive.extract_tarball(
+        tarball,
+        path,
+        name=target.name,
+        overwrite=overwrite,
+        max_members=max_members,
+        max_size=max_size,
+        max_ratio=max_ratio,
+    )
     tarball.unlink(missing_ok=True)
     return os.fspath(target)
 
@@ -381,13 +424,15 @@ class _Engine:
         clients: _Clients,
         retry: RetryPolicy,
         bars: _Progress,
+        limits: TransferLimits | None = None,
     ) -> None:
         self.folder = folder
+        self.limits = limits
         self.overwrite = overwrite
         self.check_complete = check_complete
         self.clients = clients
         self.cancel = threading.Event()
-        self.retrying = _Retrying(retry, self._sleep)
+        self.retry = retry
         self.bars = bars
         self.received = 0
         self._lock = threading.Lock()
@@ -414,8 +459,10 @@ class _Engine:
                 return "downloaded", target
         except _Cancelled:
             return "failed", "cancelled"
-        except (DownloadError, InvalidInputError, OSError) as error:
-            return "failed", f"{type(error).__name__}: {error}" if isinstance(error, OSError) else str(error)
+        except (DownloadError, InvalidInputError) as error:
+            return "failed", str(error)
+        except OSError as error:
+            return "failed", f"{target}: {type(error).__name__}: {error.strerror or error}"
 
     def _sleep(self, seconds: float) -> None:
         if self.cancel.wait(seconds):  # Ctrl-C in the caller's thread ends a backoff at once
@@ -429,7 +476,11 @@ class _Engine:
         if request.md5_url is None:
             return None
         client = self.clients.get()
-        return parse_md5(self.retrying(request.md5_url, lambda: _read_text(client, request.md5_url)), request.md5_url)
+        text = self.retrying(request.md5_url, lambda: _read_text(client, request.md5_url, self.limits))
+        return parse_md5(text, request.md5_url)
+
+    def retrying(self, what: str, attempt: Callable[[], T], progress: Callable[[], int] | None = None) -> T:
+        return _retrying(self.retry, what, attempt, self._sleep, progress)
 
     def _is_complete(self, request: FileRequest, target: Path, md5: str | None) -> bool:
         name = target.name
@@ -444,7 +495,7 @@ class _Engine:
         if expected is None:
             client = self.clients.get()
             try:
-                expected = self.retrying(request.url, lambda: _remote_size(client, request.url))
+                expected = self.retrying(request.url, lambda: _remote_size(client, request.url, self.limits))
             except DownloadError as error:
                 # the local copy may well be complete; failing a file the user has would be worse
                 log.warning("%s: exists, and its size could not be checked (%s); kept", name, error)
@@ -467,6 +518,14 @@ class _Engine:
             self._verify(job, size, digest)
             os.replace(part, target)
             job.state_path.unlink(missing_ok=True)
+        except OSError as error:
+            if error.errno not in _DISK_FULL:
+                raise
+            job.discard()  # a resume would meet the same wall; the space is better given back
+            raise DownloadError(
+                f"{target}: the disk is full or the file size limit was reached ({error.strerror}); "
+                "the partial download was removed"
+            ) from None
         finally:
             job.bar.close()
         log.info("%s: downloaded (%d bytes)", target.name, size)
@@ -503,14 +562,18 @@ class _Engine:
         offset, state = job.resume_point()
         headers = dict(_IDENTITY)
         if offset:
-            headers["Range"] = f"bytes={offset}-"
-            etag = state.get("etag")
-            # If-Range takes a strong ETag or a date: the server then sends the whole file if it changed
-            validator = etag if etag and not etag.startswith("W/") else state.get("last_modified")
-            if validator:
-                headers["If-Range"] = validator
+            validator = _validator(state)
+            if validator is None and not (job.md5 is not None and state.get("total") is not None):
+                # nothing would tell a changed file from the one the part began: splicing them would go unnoticed
+                log.info("%s: no validator (ETag, Last-Modified) nor MD5; downloading from the start", job.target.name)
+                job.discard()
+                offset, state = 0, {}
+            else:
+                headers["Range"] = f"bytes={offset}-"
+                if validator:
+                    headers["If-Range"] = validator
         client = self.clients.get()
-        response = client.send("GET", job.request.url, headers=headers, stream=True)
+        response = client.send("GET", job.request.url, headers=headers, stream=True, limits=self.limits)
         with response:
             status = response.status_code
             if status == 416 and offset:
@@ -539,7 +602,7 @@ class _Engine:
                 out.seek(offset)
                 out.truncate()
                 try:
-                    for chunk in _body(response):
+                    for chunk in body_chunks(response):
                         if self.cancel.is_set():
                             raise _Cancelled
                         out.write(chunk)
@@ -641,37 +704,33 @@ class _Job:
         self.state_path.unlink(missing_ok=True)
 
 
-class _Retrying:
-    """Calls a function until it succeeds, retrying 429, 5xx and dropped connections with backoff."""
-
-    def __init__(self, policy: RetryPolicy, sleep: Callable[[float], None]) -> None:
-        self.policy = policy
-        self.sleep = sleep
-
-    def __call__(self, what: str, attempt: Callable[[], T], progress: Callable[[], int] | None = None) -> T:
-        failures = 0
-        best = progress() if progress is not None else 0
-        while True:
-            try:
-                return attempt()
-            except (ApiError, TransportError) as error:
-                if not _retryable(error):
-                    raise DownloadError(f"{what}: {error}") from error
-                if progress is not None and progress() > best:  # it moved forward: a fresh set of tries
-                    best, failures = progress(), 0
-                if failures >= self.policy.attempts - 1:
-                    raise DownloadError(f"{what}: gave up after {failures + 1} attempt(s): {error}") from error
-                wait = getattr(error, "retry_after", None)
-                if wait is not None and wait > self.policy.max_retry_after:
-                    raise DownloadError(f"{what}: the server asks to wait {wait:g} s; not waiting: {error}") from error
-                delay = self.policy.delay(failures, wait)
-                log.info("%s: %s; retry %d/%d in %.2fs", what, error, failures + 1, self.policy.attempts - 1, delay)
-                self.sleep(delay)
-                failures += 1
+def _retrying(
+    policy: RetryPolicy,
+    what: str,
+    attempt: Callable[[], T],
+    sleep: Callable[[float], None],
+    progress: Callable[[], int] | None = None,
+) -> T:
+    """Run ``attempt`` under the retry policy; its last error becomes a :class:`DownloadError` saying why."""
+    try:
+        return policy.run(what, attempt, sleep=sleep, progress=progress)
+    except (ApiError, TransportError) as error:
+        if not policy.retryable(error):
+            raise DownloadError(f"{what}: {error}") from error
+        wait = getattr(error, "retry_after", None)
+        if wait is not None and wait > policy.max_retry_after:
+            raise DownloadError(f"{what}: the server asks to wait {wait:g} s; not waiting: {error}") from error
+        tries = getattr(error, "attempts", policy.attempts)
+        raise DownloadError(f"{what}: gave up after {tries} attempt(s): {error}") from error
 
 
-def _retryable(error: BaseException) -> bool:
-    return isinstance(error, (TransportError, RateLimitError, ServerError))
+def _validator(state: dict) -> str | None:
+    """Return the ``If-Range`` value of a part's sidecar: a strong ETag, else a Last-Modified date, or None."""
+    etag = state.get("etag")
+    if isinstance(etag, str) and etag and not etag.startswith("W/"):  # If-Range takes no weak ETag
+        return etag
+    modified = state.get("last_modified")
+    return modified if isinstance(modified, str) and modified else None
 
 
 def _raise_for_status(response: Any, url: str) -> None:
@@ -682,36 +741,21 @@ def _raise_for_status(response: Any, url: str) -> None:
     raise status_error(status, message, service="download", url=url, retry_after=retry_after_seconds(response))
 
 
-def _body(response: Any) -> Iterator[bytes]:
-    """Yield a streamed body as it arrives, as sent (no content decoding).
-
-    ``iter_content`` would lose the last partial chunk when the connection drops (urllib3 discards a short
-    read), and then a resume would fetch those bytes again; ``read1`` hands over whatever has arrived.
-    """
-    raw = response.raw
-    read = getattr(raw, "read1", None) or raw.read  # read1: urllib3 >= 2.1
-    try:
-        while True:
-            chunk = read(CHUNK_SIZE, decode_content=False)
-            if not chunk:
-                return
-            yield chunk
-    except (OSError, urllib3.exceptions.HTTPError, *CONNECTION_ERRORS) as error:
-        raise TransportError(type(error).__name__) from None
-
-
-def _read_text(client: HttpClient, url: str) -> str:
-    response = client.send("GET", url, headers=_IDENTITY)
+def _read_text(client: HttpClient, url: str, limits: TransferLimits | None = None) -> str:
+    """Read a small text file (a ``.md5``) within the deadline; a larger answer is refused, not read whole."""
+    response = client.send("GET", url, headers=_IDENTITY, stream=True, body_deadline=True, limits=limits)
     with response:
         _raise_for_status(response, url)
-        try:
-            return response.content.decode("ascii", "replace")
-        except CONNECTION_ERRORS as error:
-            raise TransportError(f"{url}: connection dropped while reading ({type(error).__name__})") from None
+        data = b""
+        for chunk in body_chunks(response):
+            data += chunk
+            if len(data) > _MAX_MD5_FILE:
+                raise ChecksumError(f"{url} does not hold an MD5 digest: it is larger than {_MAX_MD5_FILE:,} bytes")
+        return data.decode("ascii", "replace")
 
 
-def _remote_size(client: HttpClient, url: str) -> int | None:
-    response = client.send("HEAD", url, headers=_IDENTITY, allow_redirects=True)
+def _remote_size(client: HttpClient, url: str, limits: TransferLimits | None = None) -> int | None:
+    response = client.send("HEAD", url, headers=_IDENTITY, allow_redirects=True, limits=limits)
     with response:
         _raise_for_status(response, url)
         length = response.headers.get("Content-Length")

@@ -21,8 +21,12 @@ class InvalidInputError(LsruError, ValueError):
     """An argument is invalid; raised before any request is sent."""
 
 
+class UnsafeNameError(InvalidInputError):
+    """A name from a server, a file or the caller is not one safe path component inside its folder."""
+
+
 class TransportError(LsruError, ConnectionError):
-    """The service could not be reached, or the connection kept dropping, after every retry."""
+    """The service could not be reached, or the connection kept dropping or stalling, after every retry."""
 
 
 class ApiError(LsruError):
@@ -114,7 +118,26 @@ class OrderRejectedError(ApiError):
 
 
 class DownloadError(LsruError):
-    """A file could not be downloaded and verified."""
+    """Files could not be downloaded and verified.
+
+    Parameters
+    ----------
+    message : str
+    failed : dict, optional
+        See :attr:`failed`.
+
+    Attributes
+    ----------
+    failed : dict of str to str
+        One entry per file that failed, keyed by its local path (``str``, where the file would have been
+        written) with the reason as value. Empty when the error is about one file raised on its own.
+    """
+
+    failed: dict[str, str]
+
+    def __init__(self, message: str, *, failed: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.failed = dict(failed or {})
 
 
 class ChecksumError(DownloadError):
@@ -122,7 +145,10 @@ class ChecksumError(DownloadError):
 
 
 class UnsafeArchiveError(LsruError):
-    """An archive member would be written outside the target folder, or is a link or device."""
+    """An archive is refused: a member escapes the target or is a link or device, or a limit is exceeded.
+
+    The limits are on the number of members, the total size and the compression ratio.
+    """
 
 
 class LsruWarning(UserWarning):

@@ -123,7 +123,11 @@ def test_duplicates_are_fetched_once_and_name_clashes_fail(emu, tmp_path, out):
     clash = publish(emu, tmp_path, "A-SC1.tar.gz", order="o2")
     report = download_files([a.url, a.url, clash.url], out)
     assert report.paths == [out / a.name, out / a.name] and report.downloaded == [out / a.name]
-    assert list(report.failed) == [clash.url] and "also named 'A-SC1.tar.gz'" in report.failed[clash.url]
+    assert list(report.failed) == [str(out / a.name)]  # failures are keyed by local path
+    assert (
+        f"{clash.url}: another file of this call, {a.url}, is also named 'A-SC1.tar.gz'"
+        in report.failed[str(out / a.name)]
+    )
     assert served(emu) == [("GET", 200, 300_000, None)]
 
 
@@ -209,7 +213,7 @@ def test_a_part_left_by_a_failed_call_is_resumed_by_the_next(emu, tmp_path, out)
     remote = publish(emu, tmp_path, size=1_000_000)
     emu.faults.add("download", remote.name, "drop", after_bytes=250_000)
     failed = download_files([remote.request()], out, retry=ONCE)
-    assert "connection dropped after 250,000 of 1,000,000 bytes" in failed.failed[remote.url]
+    assert "connection dropped after 250,000 of 1,000,000 bytes" in failed.failed[str(out / remote.name)]
     assert listing(out) == [remote.name + ".part", remote.name + ".part.json"]
     assert (out / (remote.name + ".part")).read_bytes() == remote.data[:250_000]
     emu.log.clear()
@@ -312,21 +316,23 @@ def test_a_wrong_md5_is_detected_and_the_file_is_not_kept(emu, tmp_path, out):
     remote = publish(emu, tmp_path)
     emu.faults.add("download", "P1-SC1.md5", "wrong_md5", times=None)
     report = download_files([remote.request()], out)
-    assert report.downloaded == [] and list(report.failed) == [remote.url]
-    assert "MD5" in report.failed[remote.url] and "not kept" in report.failed[remote.url]
+    key = str(out / remote.name)
+    assert report.downloaded == [] and list(report.failed) == [key]
+    assert "MD5" in report.failed[key] and "not kept" in report.failed[key]
     assert not out.exists() or listing(out) == []  # neither the file nor its part
     with pytest.raises(DownloadError, match=r"1 file\(s\) failed") as caught:
         report.raise_for_failures()
-    assert remote.url in str(caught.value) and caught.value.failed == report.failed
+    assert key in str(caught.value) and caught.value.failed == report.failed
 
 
 def test_an_explicit_wrong_md5_or_size_fails_too(emu, tmp_path, out):
     remote = publish(emu, tmp_path)
     report = download_files([FileRequest(remote.url, md5="0" * 32), FileRequest(remote.url, name="b", size=5)], out)
-    assert len(report.failed) == 1  # same URL: one entry, the first reason
-    assert "MD5" in report.failed[remote.url] and listing(out) == []
+    assert len(report.failed) == 2  # one entry per local file
+    assert "MD5" in report.failed[str(out / remote.name)] and listing(out) == []
+    assert "size 300000 is not the expected 5" in report.failed[str(out / "b")]
     report = download_files([FileRequest(remote.url, size=5)], out)
-    assert "size 300000 is not the expected 5" in report.failed[remote.url] and listing(out) == []
+    assert "size 300000 is not the expected 5" in report.failed[str(out / remote.name)] and listing(out) == []
 
 
 def test_a_checksum_file_wrong_once_is_read_again_without_downloading_again(emu, tmp_path, out):
@@ -358,10 +364,10 @@ def test_exhausted_retries_give_a_clear_error_per_file_and_others_succeed(emu, t
     emu.faults.add("download", bad.name, "status", status=503, times=None)
     emu.faults.add("download", "*", "delay", seconds=0.0, times=None)
     report = download_files([bad.request(), good.request()], out, retry=FAST)
-    assert report.downloaded == [out / good.name] and list(report.failed) == [bad.url]
+    assert report.downloaded == [out / good.name] and list(report.failed) == [str(out / bad.name)]
     assert (
-        report.failed[bad.url].startswith("B-SC1.tar.gz: gave up after 6 attempt(s)")
-        and "503" in report.failed[bad.url]
+        report.failed[str(out / bad.name)].startswith("B-SC1.tar.gz: gave up after 6 attempt(s)")
+        and "503" in report.failed[str(out / bad.name)]
     )
     assert len(served(emu, bad.name)) == 6
     assert listing(out) == [good.name]
@@ -376,7 +382,7 @@ def test_dropped_connections_before_any_byte_are_retried(emu, tmp_path, out):
 def test_not_found_fails_at_once(emu, tmp_path, out):
     url = f"{emu.url}/orders/o1/missing.tar.gz"
     report = download_files([url], out, retry=FAST)
-    assert "HTTP 404" in report.failed[url] and len(served(emu)) == 1
+    assert "HTTP 404" in report.failed[str(out / "missing.tar.gz")] and len(served(emu)) == 1
 
 
 def test_a_retry_after_beyond_the_policy_is_not_waited_for(emu, tmp_path, out):
@@ -384,7 +390,7 @@ def test_a_retry_after_beyond_the_policy_is_not_waited_for(emu, tmp_path, out):
     emu.faults.add("download", remote.name, "status", status=429, retry_after=3600)
     started = time.perf_counter()
     report = download_files([remote.url], out, retry=RetryPolicy(max_retry_after=60))
-    assert "asks to wait 3600 s" in report.failed[remote.url] and time.perf_counter() - started < 2
+    assert "asks to wait 3600 s" in report.failed[str(out / remote.name)] and time.perf_counter() - started < 2
 
 
 # -- parallelism and processes -------------------------------------------------------------------------------------
