@@ -20,7 +20,7 @@ import configparser
 import os
 import stat
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -75,6 +75,20 @@ class Config:
             f"missing {', '.join(missing)}{where}. Add to {self.path}:\n    [usgs]\n{lines}\n"
             f"or set the environment variable(s) {env}."
         )
+
+    def with_secrets_reread(self) -> Config:
+        """Return this configuration with the credentials it lacks read again from its file and ``LSRU_*``.
+
+        Secrets never pickle (:class:`~lsru_geo._secret.Secret`): an unpickled client calls this to get them
+        back from where they came, in the process it now runs in. A file that cannot be read leaves them absent.
+        """
+        if self.token and self.password:
+            return self
+        try:
+            fresh = load_config(self.path)
+        except ConfigError:
+            return self
+        return replace(self, token=self.token or fresh.token, password=self.password or fresh.password)
 
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tarfile
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 import requests
 
+from . import _archive
 from . import _espa_wire as wire
 from ._config import Config, load_config
 from ._http import HttpClient, is_retryable, retry_after_seconds
@@ -21,11 +23,13 @@ from ._ids import parse_id
 from ._secret import Secret
 from .exceptions import (
     ApiError,
+    DownloadError,
     InvalidInputError,
     LsruWarning,
     OrderRejectedError,
     RenamedWarning,
     TransportError,
+    UnsafeArchiveError,
 )
 
 log = logging.getLogger("lsru_geo.espa")
@@ -71,6 +75,19 @@ class _EspaSession:
             "espa", auth=_HostBasicAuth(urlsplit(config.espa_url).netloc, config.username, config.password)
         )
 
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        http = state.pop("http")
+        state["http_settings"] = (http.timeout, http.retry, http.limits)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        timeout, retry, limits = state.pop("http_settings")
+        self.__dict__.update(state)
+        self.config = self.config.with_secrets_reread()  # the password never pickles: read it again
+        auth = _HostBasicAuth(urlsplit(self.host).netloc, self.config.username, self.config.password)
+        self.http = HttpClient("espa", timeout=timeout, retry=retry, auth=auth, limits=limits)
+
     def request(
         self, method: str, resource: str, body: Any = None, *, on_retry: Callable[[BaseException], None] | None = None
     ) -> Any:
@@ -112,7 +129,9 @@ class _EspaSession:
         """The id of an order not in ``known`` whose inputs are the ones of ``body``, if there is one."""
         wanted = wire.order_inputs(body)
         for orderid in self.request("GET", "list-orders") or []:
-            if orderid not in known and wire.order_inputs(self.request("GET", f"order/{orderid}")) == wanted:
+            if orderid in known:
+                continue
+            if wire.order_inputs(self.request("GET", wire.order_resource("order", orderid))) == wanted:
                 return orderid
         return None
 
@@ -404,9 +423,7 @@ class Order:
     """
 
     def __init__(self, orderid: str, conf: str | None = None, *, _session: _EspaSession | None = None) -> None:
-        if not isinstance(orderid, str) or not orderid.strip():
-            raise InvalidInputError(f"orderid must be a non-empty string, got {orderid!r}")
-        self.orderid = orderid.strip()
+        self.orderid = wire.check_order_id(orderid)  # escaped into URLs by wire.order_resource
         self._session = _session or _EspaSession(conf)
 
     def __repr__(self) -> str:
@@ -424,7 +441,7 @@ class Order:
     @property
     def status(self) -> str:
         """The order's status: ``ordered``, ``complete``, ``cancelled`` or ``purged``."""
-        return self._get(f"order-status/{self.orderid}")["status"]
+        return self._get(wire.order_resource("order-status", self.orderid))["status"]
 
     @property
     def is_complete(self) -> bool:
@@ -434,13 +451,16 @@ class Order:
     @property
     def details(self) -> dict:
         """The order record: dates, note, options (``product_opts``) and status."""
-        return self._get(f"order/{self.orderid}")
+        return self._get(wire.order_resource("order", self.orderid))
 
     @property
     def items_status(self) -> list[dict]:
         """One dict per item: ``name``, ``status``, ``note``, ``completion_date``, ``product_dload_url``, ``cksum_download_url``."""
-        answer = self._get(f"item-status/{self.orderid}")
-        return list((answer or {}).get(self.orderid, []))
+        answer = self._get(wire.order_resource("item-status", self.orderid))
+        items = (answer or {}).get(self.orderid, []) if isinstance(answer, (dict, type(None))) else None
+        if not isinstance(items, list):
+            raise ApiError(f"item-status answer is not a list of items: {str(answer)[:200]!r}", service="espa")
+        return [item for item in items if isinstance(item, dict)]
 
     @property
     def urls_completed(self) -> list[str]:
@@ -448,7 +468,7 @@ class Order:
         return [
             item["product_dload_url"]
             for item in self.items_status
-            if item["status"] == "complete" and item["product_dload_url"]
+            if isinstance(item, dict) and item.get("status") == "complete" and item.get("product_dload_url")
         ]
 
     def items_frame(self) -> pd.DataFrame:
@@ -469,6 +489,9 @@ class Order:
         *,
         workers: int = 4,
         progress: bool | None = None,
+        max_members: int | None = _archive.DEFAULT_MAX_MEMBERS,
+        max_size: int | None = _archive.DEFAULT_MAX_SIZE,
+        max_ratio: float | None = _archive.DEFAULT_MAX_RATIO,
     ) -> list[Path]:
         """Download every completed item of the order into a folder, in parallel, verified against its ``.md5``.
 
@@ -488,6 +511,8 @@ class Order:
             Files downloaded at once.
         progress : bool, optional
             Progress bars on stderr; by default only when it is a terminal.
+        max_members, max_size, max_ratio
+            Unpacking limits, as for :func:`~lsru_geo._archive.extract_tarball` (10,000 members, 20 GiB).
 
         Returns
         -------
@@ -498,18 +523,22 @@ class Order:
         Raises
         ------
         DownloadError
-            After every other item was downloaded, listing each item that failed (``.failed`` maps URLs to
-            reasons): a failure is reported, not printed and forgotten.
+            After every other item was tried (downloaded, and unpacked with ``unpack``), listing each item that
+            failed: ``.failed`` maps local paths (``str``) to reasons. A failure is reported, not printed and
+            forgotten; an unsafe archive is among them (:class:`UnsafeArchiveError` reasons), its tarball kept.
         """
-        from . import _archive
         from ._download import FileRequest, download_files
 
         folder = Path(path)
-        requests_ = [
-            FileRequest(i["product_dload_url"], md5_url=i["cksum_download_url"] or None)
-            for i in self.items_status
-            if i["status"] == "complete" and i["product_dload_url"]
-        ]
+        requests_, refused = [], {}
+        for url, md5_url in wire.completed_downloads(self.items_status):
+            request = FileRequest(url, md5_url=md5_url)
+            try:
+                request.file_name  # noqa: B018 - a name from the service: checked here, so one does not stop the rest
+            except InvalidInputError as error:
+                refused[str(folder / url.rsplit("/", 1)[-1])] = str(error)
+                continue
+            requests_.append(request)
         unpacked = [folder / _archive.product_name(r.file_name) for r in requests_]
         if unpack and not overwrite:  # unpacking is atomic: an existing product folder is complete
             requests_ = [r for r, target in zip(requests_, unpacked, strict=False) if not target.is_dir()]
@@ -517,11 +546,19 @@ class Order:
             requests_, folder, workers=workers, overwrite=overwrite, check_complete=check_complete, progress=progress
         )
         log.info("order %s: %s", self.orderid, report.summary())
+        failed = {**refused, **report.failed}
         if unpack:
+            limits = {"max_members": max_members, "max_size": max_size, "max_ratio": max_ratio}
             for tarball in dict.fromkeys(report.paths):  # a file asked for twice is listed twice
-                _archive.extract_tarball(tarball, folder, overwrite=overwrite)
+                try:
+                    _archive.extract_tarball(tarball, folder, overwrite=overwrite, **limits)
+                except (UnsafeArchiveError, tarfile.TarError, EOFError, OSError) as error:
+                    failed[str(tarball)] = f"cannot unpack: {type(error).__name__}: {error}"
+                    continue
                 tarball.unlink()
-        report.raise_for_failures()
+        if failed:
+            lines = "\n".join(f"  {where}: {reason}" for where, reason in failed.items())
+            raise DownloadError(f"order {self.orderid}: {len(failed)} item(s) failed:\n{lines}", failed=failed)
         return [target for target in unpacked if target.is_dir()] if unpack else report.paths
 
     def cancel(self) -> dict:

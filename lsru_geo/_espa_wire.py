@@ -8,8 +8,10 @@ import json
 import math
 import numbers
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from ._http import status_error
 from .exceptions import ApiError, InvalidInputError, NotFoundError, OrderRejectedError, ServerError
@@ -29,6 +31,57 @@ C1_PRODUCTS = {
 }
 PIXEL_SIZE_RANGES = {"meters": (30.0, 5000.0), "dd": (0.0002695, 0.0449155)}
 PRODUCT_CODE = re.compile(r"[A-Za-z0-9_]+", re.ASCII)  # every ESPA product code: 'l1', 'sr_ndvi', 'pixel_qa'...
+
+
+MAX_ORDER_ID = 256
+
+
+def check_order_id(orderid: Any) -> str:
+    """Return an order id stripped of surrounding spaces, refusing what cannot be one.
+
+    ESPA ids look like ``espa-<email>-MMDDYYYY-HHMMSS-mmm``, but ids of other eras exist, so the grammar is not
+    enforced: any text goes into a URL as one escaped path segment (:func:`order_resource`), except an empty
+    one, ``.``/``..``, control characters and more than 256 characters.
+    """
+    if not isinstance(orderid, str) or not orderid.strip():
+        raise InvalidInputError(f"orderid must be a non-empty string, got {orderid!r:.100}")
+    orderid = orderid.strip()
+    if orderid in (".", "..") or len(orderid) > MAX_ORDER_ID:
+        raise InvalidInputError(f"{orderid!r:.100} is not an ESPA order id (espa-<email>-MMDDYYYY-HHMMSS-mmm)")
+    if any(unicodedata.category(c) == "Cc" for c in orderid):
+        raise InvalidInputError(f"order id {orderid!r:.100} holds control characters")
+    return orderid
+
+
+def order_resource(resource: str, orderid: str) -> str:
+    """Return ``<resource>/<order id>`` with the id percent-escaped as one path segment.
+
+    Examples
+    --------
+    >>> order_resource("order-status", "espa-me@example.com-0101-1")
+    'order-status/espa-me@example.com-0101-1'
+    >>> order_resource("order-status", "../../admin?x=1#y")
+    'order-status/..%2F..%2Fadmin%3Fx%3D1%23y'
+    """
+    return f"{resource}/{quote(check_order_id(orderid), safe='@+')}"
+
+
+def completed_downloads(items: Any) -> list[tuple[str, str | None]]:
+    """Return ``(product URL, checksum URL or None)`` of each complete item; malformed items are skipped.
+
+    Examples
+    --------
+    >>> completed_downloads([{"status": "complete", "product_dload_url": "https://h/a.tar.gz"}, {"status": 1}, 7])
+    [('https://h/a.tar.gz', None)]
+    """
+    found = []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, Mapping) or item.get("status") != "complete":
+            continue
+        url, md5_url = item.get("product_dload_url"), item.get("cksum_download_url")
+        if isinstance(url, str) and url:
+            found.append((url, md5_url if isinstance(md5_url, str) and md5_url else None))
+    return found
 
 
 def flatten_messages(messages: Any) -> list[str]:

@@ -18,7 +18,8 @@ from . import _datasets, _inputs
 from . import _m2m_wire as wire
 from ._config import load_config
 from ._http import HttpClient, retry_after_seconds
-from .exceptions import AuthenticationError, InvalidInputError
+from ._secret import Secret
+from .exceptions import ApiError, AuthenticationError, InvalidInputError
 
 log = logging.getLogger("lsru_geo.m2m")
 PAGE_SIZE = 10_000  # the M2M docs recommend maxResults below 10,000 per request
@@ -42,8 +43,9 @@ class Usgs:
         The USGS ERS username.
     endpoint : str
         API root of this version, e.g. ``https://m2m.cr.usgs.gov/api/api/json/stable/``.
-    key : str or None
-        The API key from the last :meth:`login` (sent as ``X-Auth-Token``); ``None`` before it.
+    key : Secret or None
+        The API key from the last :meth:`login` (sent as ``X-Auth-Token``; ``key.reveal()`` gives it); ``None``
+        before it.
     key_dt : datetime.datetime or None
         When that key was obtained (UTC).
 
@@ -52,6 +54,10 @@ class Usgs:
     The service allows one request at a time per user, so an instance sends one request at a time (a lock
     serialises threads that share it), pages searches one after the other, and retries ``RATE_LIMIT_USER``
     with backoff. A key that expired (two hours without use) is renewed once, transparently.
+
+    A pickled client (a dask task graph, multiprocessing) carries no credential: neither the token nor the API
+    key. Unpickled, it reads the token again from its configuration file and ``LSRU_*`` variables, and logs
+    in again when it first needs to.
 
     Examples
     --------
@@ -71,7 +77,7 @@ class Usgs:
         self.USER = self._config.username
         self.version = version
         self.endpoint = f"{self._config.m2m_url}{version}/"
-        self.key: str | None = None
+        self.key: Secret | None = None
         self.key_dt: dt.datetime | None = None
         self._http = HttpClient("m2m")
         self._lock = threading.RLock()
@@ -79,6 +85,21 @@ class Usgs:
     def __repr__(self) -> str:
         state = "logged in" if self.key else "not logged in"
         return f"Usgs(user={self.USER!r}, endpoint={self.endpoint!r}, {state})"
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        http = state.pop("_http")
+        state["_http_settings"] = (http.timeout, http.retry, http.limits)
+        del state["_lock"]
+        state["key"] = state["key_dt"] = None  # an API key stays in the process it was issued to
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        timeout, retry, limits = state.pop("_http_settings")
+        self.__dict__.update(state)
+        self._config = self._config.with_secrets_reread()
+        self._http = HttpClient("m2m", timeout=timeout, retry=retry, limits=limits)
+        self._lock = threading.RLock()
 
     def __enter__(self) -> Usgs:
         self.login()
@@ -143,7 +164,7 @@ class Usgs:
                 raise AuthenticationError(
                     "login-token returned no API key", service="m2m", url=self.endpoint + "login-token"
                 )
-            self.key, self.key_dt = key, dt.datetime.now(dt.timezone.utc)
+            self.key, self.key_dt = Secret(key), dt.datetime.now(dt.timezone.utc)
         log.info("logged in to M2M as %s", self.USER)
         return True
 
@@ -153,7 +174,7 @@ class Usgs:
             if self.key is None:
                 return
             try:
-                self._post("logout", None, {"X-Auth-Token": self.key})
+                self._post("logout", None, {"X-Auth-Token": self.key.reveal()})
             except AuthenticationError:
                 pass  # expired or unknown: nothing left to invalidate
             finally:
@@ -172,7 +193,7 @@ class Usgs:
             relogins = 0
             while True:
                 try:
-                    return self._post(endpoint, payload, {"X-Auth-Token": self.key}, decode)
+                    return self._post(endpoint, payload, {"X-Auth-Token": self.key.reveal()}, decode)
                 except AuthenticationError as error:
                     if error.code not in ("AUTH_EXPIRED", "AUTH_KEY_INVALID") or relogins == self.RELOGINS:
                         raise
@@ -251,6 +272,8 @@ class Usgs:
 
         results: list[wire.SceneRecord] = []
         position, total = starting_number, None
+        repeats = 0  # answers in a row that did not move the pager forward
+        seen: set[str] = set()  # entity ids received
         while len(results) < max_results:
             payload = wire.scene_search_payload(
                 dataset,
@@ -269,8 +292,21 @@ class Usgs:
             )
             batch = page.results
             total = page.totalHits if page.totalHits is not None else total
-            results.extend(batch)
             log.debug("scene-search page from %d: %d of %s", position, len(batch), total)
+            problem = _pager_problem(page, position, total, seen)
+            if problem is not None:  # ask once more; a second such answer is an error, never a short result
+                repeats += 1
+                if repeats > 1:
+                    raise ApiError(
+                        f"scene-search paging does not advance: {problem}",
+                        service="m2m",
+                        url=self.endpoint + "scene-search",
+                    )
+                log.info("scene-search: %s; asking again", problem)
+                continue
+            repeats = 0
+            seen.update(record.entityId for record in batch if record.entityId)
+            results.extend(batch)
             position += len(batch)
             if not batch or total is None or position > total:
                 break  # nextRecord equals totalHits on the last page, so positions decide, not nextRecord
@@ -356,7 +392,13 @@ class Usgs:
             )
             or {}
         )
-        failures = {f"{f.get('entityId')}": f.get("errorMessage", "failed") for f in answer.get("failed") or []}
+        # DownloadError.failed is keyed by local path: where each file would have been written
+        local = {p["entity_id"]: str(Path(path) / (p["folder"] or "") / p["name"]) for p in plan}
+        failures = {
+            local.get(f.get("entityId"), str(Path(path) / str(f.get("entityId")))): f.get("errorMessage", "failed")
+            for f in answer.get("failed") or []
+            if isinstance(f, dict)
+        }
         urls = self._await_downloads(answer, plan, poll, timeout)
         requests_by_folder: dict[Path, list] = {}
         for p in plan:
@@ -365,19 +407,16 @@ class Usgs:
                 requests_by_folder.setdefault(folder, []).append(
                     FileRequest(urls[p["entity_id"]], name=p["name"], size=p["size"] or None)
                 )
-            elif p["entity_id"] not in failures:
-                failures[p["entity_id"]] = "USGS did not prepare it in time"
+            elif local[p["entity_id"]] not in failures:
+                failures[local[p["entity_id"]]] = "USGS did not prepare it in time"
         paths: list[Path] = []
         for folder, file_requests in requests_by_folder.items():
             report = download_files(file_requests, folder, workers=workers, overwrite=overwrite, progress=progress)
             failures.update(report.failed)
             paths += report.paths
         if failures:
-            error = DownloadError(
-                f"{len(failures)} file(s) failed:\n" + "\n".join(f"  {k}: {v}" for k, v in failures.items())
-            )
-            error.failed = failures  # type: ignore[attr-defined]
-            raise error
+            lines = "\n".join(f"  {k}: {v}" for k, v in failures.items())
+            raise DownloadError(f"{len(failures)} file(s) failed:\n{lines}", failed=failures)
         return paths
 
     def _scene_table(self, scenes: Any) -> pd.DataFrame:
@@ -440,6 +479,22 @@ class Usgs:
             "metadataType": metadata,
         }
         return self.request("scene-metadata", payload)
+
+
+def _pager_problem(page: wire.ScenePage, position: int, total: int | None, seen: set[str]) -> str | None:
+    """What is wrong with a ``scene-search`` page asked from record ``position``, or None."""
+    last = position + len(page.results) - 1
+    if total is None:
+        return None
+    if last > total:
+        return f"the answer runs to record {last}, past totalHits {total}"
+    if not page.results and position <= total:
+        return f"no record at {position} although totalHits is {total}"
+    if last < total and page.nextRecord is not None and page.nextRecord <= position:
+        return f"nextRecord {page.nextRecord} does not advance past record {position}"
+    if any(record.entityId in seen for record in page.results):
+        return f"the page from record {position} repeats scenes already received"
+    return None
 
 
 def _band_suffixes(bands: Sequence[str] | None) -> list[str] | None:

@@ -25,6 +25,7 @@ from shapely.geometry import shape
 
 from ._bands import band_suffix
 from ._http import status_error
+from ._names import safe_name
 from .exceptions import ApiError, AuthenticationError, NotFoundError, RateLimitError, ServerError
 
 SERVICE = "m2m"
@@ -473,9 +474,11 @@ def download_plan(options: list[dict], scenes: pd.DataFrame, bands: list[str] | 
     """
     by_scene: dict[str, list[dict]] = {}
     for option in options:
-        by_scene.setdefault(option.get("entityId"), []).append(option)
+        if isinstance(option, dict):
+            by_scene.setdefault(option.get("entityId"), []).append(option)
     plan = []
     for display_id, entity_id in zip(scenes.display_id, scenes.entity_id, strict=False):
+        safe_name(display_id, "display id")  # it names the bundle file or the band files' folder
         offered = by_scene.get(entity_id, [])
         if bands is None:
             bundle = next((o for o in offered if o.get("productName") == BUNDLE_PRODUCT and o.get("available")), None)
@@ -483,7 +486,7 @@ def download_plan(options: list[dict], scenes: pd.DataFrame, bands: list[str] | 
                 {
                     "display_id": display_id,
                     "entity_id": entity_id,
-                    "product_id": bundle and bundle["id"],
+                    "product_id": bundle and _field(bundle, "id"),
                     "name": f"{display_id}.tar",
                     "folder": None,
                     "size": bundle and bundle.get("filesize"),
@@ -494,9 +497,11 @@ def download_plan(options: list[dict], scenes: pd.DataFrame, bands: list[str] | 
         files = {}
         for option in offered:
             for secondary in option.get("secondaryDownloads") or []:
-                if secondary.get("available"):
-                    files.setdefault(secondary["entityId"], secondary)
-        by_key = {file_key(f.get("downloadName") or f["displayId"].rsplit("_", 1)[-1]): f for f in files.values()}
+                if isinstance(secondary, dict) and secondary.get("available"):
+                    files.setdefault(_field(secondary, "entityId"), secondary)
+        by_key = {
+            file_key(f.get("downloadName") or str(_field(f, "displayId")).rsplit("_", 1)[-1]): f for f in files.values()
+        }
         for band in [*bands, *map(file_key, METADATA_FILES)]:
             chosen = by_key.get(band) or by_key.get(file_key(band_suffix(band, display_id)))  # common names too
             if chosen is None:
@@ -504,8 +509,8 @@ def download_plan(options: list[dict], scenes: pd.DataFrame, bands: list[str] | 
             entry = {
                 "display_id": display_id,
                 "entity_id": chosen["entityId"],
-                "product_id": chosen["id"],
-                "name": chosen["displayId"],
+                "product_id": _field(chosen, "id"),
+                "name": safe_name(_field(chosen, "displayId"), "file name"),
                 "folder": display_id,
                 "size": chosen.get("filesize"),
                 "missing": False,
@@ -513,6 +518,14 @@ def download_plan(options: list[dict], scenes: pd.DataFrame, bands: list[str] | 
             if entry not in plan:
                 plan.append(entry)
     return plan
+
+
+def _field(record: dict, key: str) -> Any:
+    """Return ``record[key]``; an answer without it is the service's fault, raised as :class:`ApiError`."""
+    value = record.get(key)
+    if value is None or value == "":
+        raise ApiError(f"download-options answer lacks {key!r} in {str(record)[:200]}", service=SERVICE)
+    return value
 
 
 def raise_unknown_band(band: str, display_id: str, files: list[str]) -> None:

@@ -24,7 +24,7 @@ def test_login_logout_and_key(usgs, emu):
     assert usgs.key is None and usgs.key_age is None
     assert usgs.login() is True
     assert usgs.key and usgs.key_dt.tzinfo is not None and usgs.key_age < dt.timedelta(seconds=5)
-    assert usgs.key not in repr(usgs)
+    assert usgs.key.reveal() not in repr(usgs) and usgs.key.reveal() not in str(vars(usgs))
     usgs.logout()
     assert usgs.key is None
     assert [e.endpoint for e in emu.log.select("m2m")] == ["login-token", "logout"]

@@ -77,7 +77,7 @@ def test_no_secret_in_logs_output_reprs_or_errors(alice, monkeypatch, tmp_path, 
 
     def recording_login(self):
         answer = login(self)
-        keys.append(self.key)
+        keys.append(self.key.reveal())
         return answer
 
     monkeypatch.setattr(Usgs, "login", recording_login)
