@@ -42,6 +42,7 @@ from .exceptions import (
     ChecksumError,
     DownloadError,
     InvalidInputError,
+    StallError,
     TransportError,
 )
 
@@ -614,7 +615,8 @@ class _Engine:
                             self.received += len(chunk)
                 except TransportError as error:
                     of = f"{total:,}" if total is not None else "?"
-                    raise TransportError(f"connection dropped after {written:,} of {of} bytes ({error})") from None
+                    what = "stalled" if isinstance(error, StallError) else "connection dropped"
+                    raise type(error)(f"{what} after {written:,} of {of} bytes ({error})") from None
         if total is not None and written < total:
             raise TransportError(f"connection closed after {written:,} of {total:,} bytes")
         if total is not None and written > total:

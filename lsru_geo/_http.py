@@ -45,6 +45,7 @@ from .exceptions import (
     NotFoundError,
     RateLimitError,
     ServerError,
+    StallError,
     TransportError,
 )
 
@@ -151,7 +152,8 @@ class RetryPolicy:
                 error.attempts = failures + 1  # type: ignore[union-attr]
                 if not self.retryable(error):
                     raise
-                if progress is not None and progress() > best:  # it moved forward: a fresh set of tries
+                if progress is not None and progress() > best and not isinstance(error, StallError):
+                    # it moved forward: a fresh set of tries (a trickle that stalled does not count)
                     best, failures = progress(), 0
                 wait = getattr(error, "retry_after", None)
                 if failures >= self.attempts - 1 or (wait is not None and wait > self.max_retry_after):
@@ -486,9 +488,9 @@ class HttpClient:
         except CONNECTION_ERRORS as error:
             _MONITOR.remove(watch)
             log.debug("%s %s failed: %s", method, url, type(error).__name__)
-            raise TransportError(
-                watch.reason or f"{self.service}: {method} {url} failed: {type(error).__name__}"
-            ) from None
+            if watch.reason is not None:
+                raise StallError(watch.reason) from None
+            raise TransportError(f"{self.service}: {method} {url} failed: {type(error).__name__}") from None
         except BaseException:
             _MONITOR.remove(watch)
             raise
@@ -556,7 +558,7 @@ def body_chunks(response: requests.Response, *, watch: _Watch | None = None, dec
         while True:
             chunk = read(CHUNK_SIZE, decode_content=decode)
             if watch is not None and watch.reason is not None:
-                raise TransportError(watch.reason)
+                raise StallError(watch.reason)
             if not chunk:
                 return
             if watch is not None:
@@ -564,5 +566,5 @@ def body_chunks(response: requests.Response, *, watch: _Watch | None = None, dec
             yield chunk
     except BODY_ERRORS as error:
         if watch is not None and watch.reason is not None:
-            raise TransportError(watch.reason) from None
+            raise StallError(watch.reason) from None
         raise TransportError(f"connection dropped while reading ({type(error).__name__})") from None

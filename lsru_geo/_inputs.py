@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import numbers
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -176,6 +177,20 @@ def _from_geojson(obj: Mapping) -> shapely.Geometry:
         AttributeError,
         IndexError,
         OverflowError,  # integers too large for a float
+        RecursionError,  # coordinates nested thousands of levels deep
         shapely.errors.ShapelyError,
     ) as error:
         raise InvalidInputError(f"aoi is not valid GeoJSON ({type(error).__name__}: {error})") from None
+
+
+_API_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}", re.ASCII)
+
+
+def check_api_version(version: Any) -> str:
+    """Return an M2M API version (``'stable'``, ``'1.5'``) that can go into a URL path as it is.
+
+    It becomes a path segment of every request, so it must match ``[A-Za-z0-9][A-Za-z0-9._-]{0,31}``.
+    """
+    if not isinstance(version, str) or not _API_VERSION.fullmatch(version) or version.strip(".") == "":
+        raise InvalidInputError(f"version must be an M2M API version such as 'stable' or '1.5', got {version!r:.100}")
+    return version

@@ -75,7 +75,7 @@ class Usgs:
     def __init__(self, version: str = "stable", conf: str | None = None) -> None:
         self._config = load_config(conf)
         self.USER = self._config.username
-        self.version = version
+        self.version = _inputs.check_api_version(version)  # a path segment of every request URL
         self.endpoint = f"{self._config.m2m_url}{version}/"
         self.key: Secret | None = None
         self.key_dt: dt.datetime | None = None

@@ -10,6 +10,7 @@ import contextlib
 import gc
 import io
 import json
+import logging
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -27,6 +28,8 @@ from ._bands import band_suffix
 from ._http import status_error
 from ._names import safe_name
 from .exceptions import ApiError, AuthenticationError, NotFoundError, RateLimitError, ServerError
+
+log = logging.getLogger("lsru_geo.m2m")
 
 SERVICE = "m2m"
 COLUMNS = [
@@ -253,8 +256,26 @@ def _footprints(coverages: list[Coverage | None]) -> np.ndarray:
             simple = []
     rest = np.setdiff1d(np.arange(n), simple)
     if len(rest):
-        geometries[rest] = _ragged_footprints([coverages[i] for i in rest])
+        others = [coverages[i] for i in rest]
+        try:
+            geometries[rest] = _ragged_footprints(others)
+        except _BAD_FOOTPRINT:  # one malformed footprint (a one-point ring...) must not abort the search
+            geometries[rest] = [_one_footprint(coverage) for coverage in others]
     return geometries
+
+
+_BAD_FOOTPRINT = (ValueError, TypeError, IndexError, KeyError, RecursionError, shapely.errors.ShapelyError)
+
+
+def _one_footprint(coverage: Coverage | None) -> shapely.Geometry | None:
+    """Return the footprint of one coverage, or None (no footprint, logged) when it is not a valid GeoJSON shape."""
+    if coverage is None:
+        return None
+    try:
+        return shape({"type": coverage.type, "coordinates": json.loads(bytes(coverage.coordinates))})
+    except _BAD_FOOTPRINT as error:
+        log.warning("scene footprint left empty: %s %s", type(error).__name__, str(error)[:100])
+        return None
 
 
 def _ragged_footprints(coverages: list[Coverage | None]) -> np.ndarray:

@@ -29,6 +29,14 @@ class TransportError(LsruError, ConnectionError):
     """The service could not be reached, or the connection kept dropping or stalling, after every retry."""
 
 
+class StallError(TransportError):
+    """A transfer moved too slowly for too long, or an answer did not arrive within its deadline.
+
+    Handled like a dropped connection (retried, resumed where possible); unlike one, a stalled attempt never
+    counts as progress, so a server that trickles bytes cannot keep a download retrying for ever.
+    """
+
+
 class ApiError(LsruError):
     """A USGS M2M or ESPA request failed; keeps what the service said.
 
