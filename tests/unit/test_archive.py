@@ -1,13 +1,15 @@
 """Safe unpacking of product tarballs (no network)."""
 
 import io
+import re
 import tarfile
+import time
 import tracemalloc
 
 import pytest
 
 from lsru_geo._archive import extract_tarball, product_name
-from lsru_geo.exceptions import LsruError, UnsafeArchiveError
+from lsru_geo.exceptions import InvalidInputError, LsruError, UnsafeArchiveError, UnsafeNameError
 
 PRODUCT = "LC080330322023051702T1-SC20231226221722"
 
@@ -152,3 +154,87 @@ def test_not_a_tarball(tmp_path):
     with pytest.raises(tarfile.TarError):
         extract_tarball(tmp_path / "x.tar.gz", tmp_path / "out")
     assert listing(tmp_path / "out") == []
+
+
+# -- member count and the name gate --------------------------------------------------------------------------------
+
+
+def many_empty_members(path, count, chunk=20_000):
+    """A gzip tarball of ``count`` empty files ``m0000000`` ... written straight as ustar headers.
+
+    Headers are stamped from one template with numpy (name digits and checksum per row), about 100 times faster
+    than ``tarfile.addfile``; 300,000 members take about a second and 3 MB.
+    """
+    import gzip
+
+    import numpy as np
+
+    template = np.frombuffer(tarfile.TarInfo("m0000000").tobuf(tarfile.USTAR_FORMAT), dtype=np.uint8).copy()
+    template[148:156] = ord(" ")  # the checksum is summed with its own field as spaces
+    base = int(template.sum()) - 7 * ord("0")
+    with gzip.open(path, "wb", compresslevel=1) as out:
+        for start in range(0, count, chunk):
+            index = np.arange(start, min(start + chunk, count))
+            rows = np.tile(template, (len(index), 1))
+            digits = (index[:, None] // 10 ** np.arange(6, -1, -1)) % 10
+            rows[:, 1:8] = ord("0") + digits
+            checksum = base + digits.sum(axis=1) + 7 * ord("0")
+            octal = (checksum[:, None] // 8 ** np.arange(5, -1, -1)) % 8
+            rows[:, 148:154] = ord("0") + octal
+            rows[:, 154], rows[:, 155] = 0, ord(" ")
+            out.write(rows.tobytes())
+        out.write(bytes(1024))
+    return path
+
+
+def test_the_header_stamping_makes_a_valid_tar(tmp_path):
+    with tarfile.open(many_empty_members(tmp_path / "few.tar.gz", 25)) as tar:
+        assert tar.getnames() == [f"m{i:07d}" for i in range(25)]
+
+
+def test_a_tarball_of_300000_members_is_refused_fast_and_leaves_nothing(tmp_path):
+    archive = many_empty_members(tmp_path / "many.tar.gz", 300_000)
+    assert archive.stat().st_size < 5e6
+    out = tmp_path / "out"
+    started = time.perf_counter()
+    with pytest.raises(UnsafeArchiveError, match="more than 10,000 members"):
+        extract_tarball(archive, out)
+    elapsed = time.perf_counter() - started
+    assert listing(out) == []  # neither the product folder nor the 10,000 files written before the refusal
+    assert elapsed < 10  # it stops at member 10,001, not after 300,000
+    # the limit is the caller's to raise
+    with pytest.raises(UnsafeArchiveError, match="more than 20 members"):
+        extract_tarball(archive, out, max_members=20)
+    target = extract_tarball(many_empty_members(tmp_path / "ok.tar.gz", 30), out, max_members=30)
+    assert len(listing(target)) == 30
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("a\nb.tif", "control"),
+        ("dir/\x1b[2J.tif", "control"),
+        ("x" * 300, "longer than 255 bytes"),
+        ("data/ab:stream", "holds one of"),
+    ],
+)
+def test_member_names_pass_the_name_gate(tmp_path, name, problem):
+    archive = make_tar(tmp_path / "p.tar.gz", [("ok.tif", b"ok"), (name, b"x")])
+    with pytest.raises(UnsafeArchiveError, match=re.escape(problem)):
+        extract_tarball(archive, tmp_path / "out")
+    assert listing(tmp_path / "out") == []
+
+
+@pytest.mark.parametrize("value", [0, -1, "10", True])
+def test_limits_must_be_positive_numbers(tmp_path, value):
+    archive = make_tar(tmp_path / "p.tar.gz", [("ok.tif", b"ok")])
+    with pytest.raises(InvalidInputError, match="max_members must be a positive number"):
+        extract_tarball(archive, tmp_path / "out", max_members=value)
+
+
+@pytest.mark.parametrize("name", ["..", "a/b", ".", "a\x00"])
+def test_the_product_folder_name_passes_the_gate(tmp_path, name):
+    archive = make_tar(tmp_path / "p.tar.gz", [("ok.tif", b"ok")])
+    with pytest.raises(UnsafeNameError):
+        extract_tarball(archive, tmp_path / "out", name=name)
+    assert not (tmp_path / "out").exists() or listing(tmp_path / "out") == []
