@@ -88,7 +88,12 @@ class Config:
             fresh = load_config(self.path)
         except ConfigError:
             return self
-        return replace(self, token=self.token or fresh.token, password=self.password or fresh.password)
+        # still absent: keep the unpickled Secret, whose reveal() says why there is no value
+        return replace(
+            self,
+            token=self.token or fresh.token or self.token,
+            password=self.password or fresh.password or self.password,
+        )
 
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
