@@ -30,7 +30,14 @@ from lsru_geo._download import (
     url_retrieve_and_unpack,
 )
 from lsru_geo._http import RetryPolicy
-from lsru_geo.exceptions import ChecksumError, DownloadError, InvalidInputError, UnsafeArchiveError
+from lsru_geo.exceptions import (
+    ApiError,
+    ChecksumError,
+    DownloadError,
+    InvalidInputError,
+    UnsafeArchiveError,
+    UnsafeNameError,
+)
 
 FAST = RetryPolicy(attempts=6, base=0.01, cap=0.05)
 ONCE = RetryPolicy(attempts=1)
@@ -518,3 +525,126 @@ def test_url_retrieve_and_unpack_refuses_unsafe_archives(emu, tmp_path):
         url_retrieve_and_unpack(remote.url, out)
     assert not (tmp_path / "evil.txt").exists() and not (out / "E-SC1").exists()
     assert listing(out) == ["E-SC1.tar.gz"]  # the verified download stays; nothing was unpacked
+
+
+# -- hostile disks and folders, validators, one retry policy -------------------------------------------------------
+
+FULL_DISK = """
+import json, resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG, as on a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+from lsru_geo._download import url_retrieve
+from lsru_geo.exceptions import DownloadError
+try:
+    url_retrieve(sys.argv[1], sys.argv[2])
+except DownloadError as error:
+    print(json.dumps(error.failed))
+    sys.exit(3)
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="RLIMIT_FSIZE is POSIX")
+def test_a_full_disk_is_a_typed_error_and_the_next_run_is_not_blocked(emu, tmp_path, out):
+    remote = publish(emu, tmp_path, size=1_000_000)
+    target = out / remote.name
+    child = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, remote.url, str(target)], capture_output=True, text=True, timeout=60
+    )
+    assert child.returncode == 3, child.stderr
+    failed = json.loads(child.stdout)
+    assert (
+        list(failed) == [str(target)] and "the disk is full or the file size limit was reached" in failed[str(target)]
+    )
+    assert listing(out) == []  # the part was removed: the space is given back, and nothing blocks a re-run
+    assert url_retrieve(remote.url, target) == str(target) and target.read_bytes() == remote.data
+    assert listing(out) == [remote.name]
+
+
+def test_a_target_folder_that_is_a_file_is_a_typed_error(emu, tmp_path):
+    remote = publish(emu, tmp_path)
+    (tmp_path / "taken").write_text("a file")
+    for folder in (tmp_path / "taken", tmp_path / "taken" / "below"):
+        with pytest.raises(
+            DownloadError, match=re.escape(f"cannot download into {folder}: it (or a folder above it) is a file")
+        ):
+            download_files([remote.url], folder)
+    with pytest.raises(DownloadError, match="is a file"):
+        url_retrieve(remote.url, tmp_path / "taken" / remote.name)
+    assert served(emu, "*") == []
+
+
+def test_a_symbolic_link_under_a_file_name_cannot_lead_outside(emu, tmp_path, out):
+    remote = publish(emu, tmp_path)
+    out.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (out / remote.name).symlink_to(outside / "stolen.tar.gz")
+    with pytest.raises(UnsafeNameError, match="leads outside"):
+        download_files([remote.url], out, overwrite=True)
+    assert listing(outside) == [] and served(emu, "*") == []
+
+
+def part_left_behind(remote, out, sidecar, size=100_000):
+    """A part of ``size`` bytes of ``remote`` as an interrupted run would have left it, with ``sidecar``."""
+    out.mkdir(exist_ok=True)
+    (out / f"{remote.name}.part").write_bytes(remote.data[:size])
+    (out / f"{remote.name}.part.json").write_text(json.dumps({"url": remote.url, "total": len(remote.data), **sidecar}))
+
+
+def test_a_part_without_validator_nor_md5_is_not_resumed(emu, tmp_path, out):
+    remote = publish(emu, tmp_path)
+    part_left_behind(remote, out, {"etag": None, "last_modified": None})
+    assert download_files([remote.url], out).downloaded == [out / remote.name]  # no MD5 known
+    assert served(emu) == [("GET", 200, 300_000, None)]  # from the start: no Range was sent
+    assert (out / remote.name).read_bytes() == remote.data
+
+
+def test_a_part_with_a_weak_etag_only_is_not_resumed(emu, tmp_path, out):
+    remote = publish(emu, tmp_path)
+    part_left_behind(remote, out, {"etag": 'W/"abc"', "last_modified": None})
+    assert download_files([remote.url], out).downloaded == [out / remote.name]
+    assert served(emu) == [("GET", 200, 300_000, None)]
+
+
+def test_a_part_is_resumed_with_a_validator_or_a_known_md5(emu, tmp_path, out):
+    remote = publish(emu, tmp_path)
+    head = requests.head(remote.url)
+    emu.log.clear()
+    part_left_behind(remote, out, {"etag": head.headers["ETag"], "last_modified": None})
+    assert download_files([remote.url], out).downloaded == [out / remote.name]
+    assert served(emu) == [("GET", 206, 200_000, None)]
+    emu.log.clear()
+    part_left_behind(remote, out / "md5", {"etag": None, "last_modified": None})
+    assert download_files([remote.request()], out / "md5").downloaded == [out / "md5" / remote.name]
+    assert served(emu) == [("GET", 206, 200_000, None)]  # the MD5 checks the whole file at the end
+    assert (out / "md5" / remote.name).read_bytes() == remote.data
+
+
+def test_one_retry_policy_decides_for_downloads_and_api_calls(emu, tmp_path, out, usgs):
+    remote = publish(emu, tmp_path)
+    emu.faults.add("download", remote.name, "status", status=500, times=1)
+    assert "HTTP 500" in download_files([remote.url], out, retry=FAST).failed[str(out / remote.name)]
+    emu.faults.add("m2m", "scene-search", "status", status=500, times=1)
+    with pytest.raises(ApiError):
+        usgs.search("landsat_ot_c2_l2", bbox=(3.5, 43.4, 4.0, 44.0), begin="2019-06-01", end="2019-06-30")
+    # the same policy with 500 among its statuses retries both
+    policy = RetryPolicy(attempts=3, base=0.01, cap=0.02, statuses=frozenset({500, 502, 503, 504, 429}))
+    emu.log.clear()
+    emu.faults.add("download", remote.name, "status", status=500, times=1)
+    assert download_files([remote.url], out, retry=policy).downloaded == [out / remote.name]
+    usgs._http.retry = policy
+    emu.faults.add("m2m", "scene-search", "status", status=500, times=1)
+    assert len(usgs.search("landsat_ot_c2_l2", bbox=(3.5, 43.4, 4.0, 44.0), begin="2019-06-01", end="2019-06-30"))
+    assert [e.status for e in emu.log.select("download", remote.name)] == [500, 200]
+    assert [e.status for e in emu.log.select("m2m", "scene-search")] == [500, 200]
+
+
+def test_unpack_limits_are_settable_from_url_retrieve_and_unpack(emu, tmp_path):
+    remote = publish(emu, tmp_path, "L-SC1.tar.gz", data=tarball([(f"f{i}.tif", b"x") for i in range(5)]))
+    out = tmp_path / "products"
+    with pytest.raises(UnsafeArchiveError, match="more than 4 members"):
+        url_retrieve_and_unpack(remote.url, out, max_members=4)
+    assert listing(out) == ["L-SC1.tar.gz"]
+    with pytest.raises(UnsafeArchiveError, match="expands to more than"):
+        url_retrieve_and_unpack(remote.url, out, max_size=4)
+    assert listing(out / url_retrieve_and_unpack(remote.url, out, max_members=5)) == [f"f{i}.tif" for i in range(5)]
