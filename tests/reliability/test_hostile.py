@@ -321,3 +321,19 @@ def test_an_unsafe_item_name_fails_that_item_only(proxied, emu, tmp_path, monkey
     assert list(info.value.failed) == [str(tmp_path / "out" / "evil%0A.tar.gz")]
     assert "control" in info.value.failed[str(tmp_path / "out" / "evil%0A.tar.gz")]
     assert len([p for p in os.listdir(tmp_path / "out") if p.endswith(".tar.gz")]) == 2  # the others were tried
+
+
+def test_download_all_complete_tries_every_item_and_takes_unpack_limits(emu, tmp_path, monkeypatch):
+    monkeypatch.setattr(emu.options, "processing_seconds", 3600)
+    scenes = Usgs().search("landsat_ot_c2_l2", bbox=(3.5, 43.4, 4.0, 44.0), begin="2019-06-01", end="2019-06-30")
+    order = Espa().order(list(scenes.display_id[:3]), products=["l1"])
+    emu.clock.advance(days=1)
+    order.wait(poll=0.01, timeout=10)
+    tarballs = sorted(url.rsplit("/", 1)[1] for url in order.urls_completed)
+    with pytest.raises(DownloadError) as info:
+        order.download_all_complete(tmp_path, unpack=True, max_members=2)
+    assert sorted(info.value.failed) == [str(tmp_path / name) for name in tarballs]  # each one tried
+    assert all("more than 2 members" in reason for reason in info.value.failed.values())
+    assert sorted(os.listdir(tmp_path)) == tarballs  # nothing unpacked, the verified tarballs kept
+    folders = order.download_all_complete(tmp_path, unpack=True)
+    assert sorted(f.name + ".tar.gz" for f in folders) == tarballs and all(f.is_dir() for f in folders)

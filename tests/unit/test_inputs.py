@@ -92,3 +92,14 @@ def test_bad_aois(aoi, message):
 def test_invalid_polygon_is_repaired():
     bowtie = shapely.Polygon([(0, 0), (1, 1), (1, 0), (0, 1), (0, 0)])
     assert to_geometry(bowtie).is_valid
+
+
+def test_deeply_nested_geojson_is_a_typed_error():
+    from lsru_geo._inputs import to_geometry
+    from lsru_geo.exceptions import InvalidInputError
+
+    nested = [[0.0, 0.0]]
+    for _ in range(100_000):
+        nested = [nested]
+    with pytest.raises(InvalidInputError, match="not valid GeoJSON"):
+        to_geometry({"type": "Polygon", "coordinates": nested})
