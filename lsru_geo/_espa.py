@@ -129,7 +129,7 @@ class _EspaSession:
         """The id of an order not in ``known`` whose inputs are the ones of ``body``, if there is one."""
         wanted = wire.order_inputs(body)
         for orderid in self.request("GET", "list-orders") or []:
-            if orderid in known:
+            if orderid in known or not isinstance(orderid, str):
                 continue
             if wire.order_inputs(self.request("GET", wire.order_resource("order", orderid))) == wanted:
                 return orderid

@@ -134,3 +134,23 @@ def test_limits_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("LSRU_DEADLINE_SECONDS", "soon")
     with pytest.raises(ConfigError, match="LSRU_DEADLINE_SECONDS must be a positive number of seconds, got 'soon'"):
         TransferLimits.from_env()
+
+
+def test_errors_keep_their_fields_through_pickling():
+    import pickle
+
+    from lsru_geo.exceptions import DownloadError, UnsafeNameError
+
+    error = pickle.loads(pickle.dumps(DownloadError("2 file(s) failed", failed={"/data/a.tar.gz": "HTTP 404"})))
+    assert type(error) is DownloadError and error.failed == {"/data/a.tar.gz": "HTTP 404"}
+    assert DownloadError.__annotations__["failed"] and DownloadError("one").failed == {}
+    assert isinstance(pickle.loads(pickle.dumps(StallError("stalled"))), TransportError)
+    assert str(pickle.loads(pickle.dumps(UnsafeNameError("unsafe file name '..'")))) == "unsafe file name '..'"
+
+
+def test_requests_through_an_http_proxy_are_watched_too():
+    from lsru_geo._http import _WATCHED_POOLS, HttpClient
+
+    adapter = HttpClient("download").session.get_adapter("https://example.org/")
+    assert adapter.poolmanager.pool_classes_by_scheme is _WATCHED_POOLS
+    assert adapter.proxy_manager_for("http://127.0.0.1:3128").pool_classes_by_scheme is _WATCHED_POOLS
