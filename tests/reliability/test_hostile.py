@@ -10,7 +10,7 @@ import os
 import time
 
 import pytest
-from hostile_servers import CaptureServer, Exchange, RewritingProxy, TrickleServer
+from hostile_servers import CaptureServer, RewritingProxy, TrickleServer
 
 from lsru_geo import Espa, Order, Usgs, _m2m
 from lsru_geo._download import fetch_md5, url_retrieve
@@ -152,19 +152,6 @@ def test_api_versions_that_would_leave_their_segment_are_refused(emu, version):
 
 
 # -- pagers ------------------------------------------------------------------------------------------------------
-
-
-def _page_rewriter(change):
-    """A proxy rewrite that applies ``change(data, starting_number)`` to every scene-search answer."""
-
-    def rewrite(exchange: Exchange) -> Exchange:
-        if exchange.path.endswith("/scene-search") and exchange.status == 200:
-            body = json.loads(exchange.body)
-            change(body["data"])
-            exchange.body = json.dumps(body).encode()
-        return exchange
-
-    return rewrite
 
 
 @pytest.fixture
