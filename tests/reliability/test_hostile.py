@@ -324,3 +324,21 @@ def test_download_all_complete_tries_every_item_and_takes_unpack_limits(emu, tmp
     assert sorted(os.listdir(tmp_path)) == tarballs  # nothing unpacked, the verified tarballs kept
     folders = order.download_all_complete(tmp_path, unpack=True)
     assert sorted(f.name + ".tar.gz" for f in folders) == tarballs and all(f.is_dir() for f in folders)
+
+
+def test_answers_missing_fields_are_api_errors(proxied, tmp_path):
+    usgs = Usgs()
+    scenes = usgs.search("landsat_ot_c2_l2", bbox=(3.5, 43.4, 4.0, 44.0), begin="2019-06-01", end="2019-06-30")
+
+    def rewrite(exchange):
+        if exchange.path.endswith("/download-options") and exchange.status == 200:
+            data = json.loads(exchange.body)
+            for option in data["data"]:
+                option.pop("id", None)
+            exchange.body = json.dumps(data).encode()
+        return exchange
+
+    proxied.rewrite = rewrite
+    with pytest.raises(ApiError, match="download-options answer lacks 'id'"):
+        usgs.download(scenes.head(1), tmp_path / "out", poll=0.05)
+    assert not (tmp_path / "out").exists()
