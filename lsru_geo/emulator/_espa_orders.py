@@ -408,10 +408,16 @@ class Delivery:
 
     def _scene_builder(self, order: Order, spec, products: tuple[str, ...], when: dt.datetime) -> Callable[[], Path]:
         def build() -> Path:
+            from ._customise import customisation
             from ._products import build_espa_tarball
 
             return build_espa_tarball(
-                spec, list(products), self.out_dir(order), size=self.raster_size(), processed=when
+                spec,
+                list(products),
+                self.out_dir(order),
+                size=self.raster_size(),
+                processed=when,
+                customisation=customisation(order.product_opts),
             )
 
         return build

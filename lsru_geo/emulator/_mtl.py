@@ -15,6 +15,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from pyproj import Transformer
 
+from ._customise import RESAMPLE_NAMES, corner_centres
 from ._raster import (
     BANDS,
     SR_OFFSET,
@@ -434,7 +435,39 @@ def _espa_product(suffix: str) -> str:
     return "spectral_indices"
 
 
-def espa_xml(content: SceneContent, suffixes: list[str], processed: dt.datetime) -> str:
+#: ESPA XML ``projection`` attribute per ordered projection name.
+_ESPA_PROJECTION = {"utm": "UTM", "lonlat": "GEO", "aea": "AEA", "ps": "PS", "sinu": "SIN"}
+
+
+def _projection_lines(target) -> list[str]:
+    """``<projection_information>`` of a customised grid: corners and the projection's parameters."""
+    corners = corner_centres(target)
+    name = target.projection
+    out = [
+        f'        <projection_information projection="{_ESPA_PROJECTION[name]}" datum="WGS84" units="{target.units}">',
+        f'            <corner_point location="UL" x="{corners["UL"][0]:.6f}" y="{corners["UL"][1]:.6f}"/>',
+        f'            <corner_point location="LR" x="{corners["LR"][0]:.6f}" y="{corners["LR"][1]:.6f}"/>',
+        "            <grid_origin>CENTER</grid_origin>",
+    ]
+    if name == "utm":
+        south = target.crs.to_epsg() // 100 == 327
+        zone = -target.zone if south else target.zone  # ESPA writes southern zones as negative codes
+        out += [
+            "            <utm_proj_params>",
+            f"                <zone_code>{zone}</zone_code>",
+            "            </utm_proj_params>",
+        ]
+    elif name != "lonlat":
+        tag = {"aea": "albers_proj_params", "ps": "ps_proj_params", "sinu": "sin_proj_params"}[name]
+        params = target.crs.to_dict()
+        out.append(f"            <{tag}>")
+        out += [f"                <{k}>{escape(str(v))}</{k}>" for k, v in params.items() if k not in ("no_defs",)]
+        out.append(f"            </{tag}>")
+    out.append("        </projection_information>")
+    return out
+
+
+def espa_xml(content: SceneContent, suffixes: list[str], processed: dt.datetime, target=None) -> str:
     """ESPA internal metadata ``<product_id>.xml`` (schema v2.0) with one ``<band>`` per raster.
 
     Parameters
@@ -445,11 +478,31 @@ def espa_xml(content: SceneContent, suffixes: list[str], processed: dt.datetime)
         Raster suffixes in the tarball, in order.
     processed : datetime.datetime
         ESPA processing time (each band's ``production_date``).
+    target : ._customise.Target, optional
+        The grid of a customised order: corners, projection, band sizes, pixel sizes and resampling describe
+        it instead of the native grid, as ESPA rewrites its XML after warping.
     """
     pid, g, acquired = content.product_id, content.grid, _utc(content.acquired)
-    corners = product_corners(content)
+    corners = corner_centres(target) if target is not None else product_corners(content)
     lons = [c[3] for c in corners.values()]
     lats = [c[2] for c in corners.values()]
+    if target is None:
+        projection_lines = [
+            '        <projection_information projection="UTM" datum="WGS84" units="meters">',
+            f'            <corner_point location="UL" x="{corners["UL"][0]:.6f}" y="{corners["UL"][1]:.6f}"/>',
+            f'            <corner_point location="LR" x="{corners["LR"][0]:.6f}" y="{corners["LR"][1]:.6f}"/>',
+            "            <grid_origin>CENTER</grid_origin>",
+            "            <utm_proj_params>",
+            f"                <zone_code>{g.zone}</zone_code>",
+            "            </utm_proj_params>",
+            "        </projection_information>",
+        ]
+        lines, samples, pixel, units, resample = g.height, g.width, g.res, "meters", "none"
+    else:
+        projection_lines = _projection_lines(target)
+        lines, samples, pixel, units = target.height, target.width, target.res, target.units
+        resample = RESAMPLE_NAMES[target.resampling]
+    qa_resample = "none" if target is None else RESAMPLE_NAMES["nn"]  # bit fields are never interpolated
     when = _utc(processed).strftime("%Y-%m-%dT%H:%M:%SZ")
     instrument = "OLI_TIRS" if content.sensor.is_oli else content.sensor.sensor_id
     out = [
@@ -478,14 +531,7 @@ def espa_xml(content: SceneContent, suffixes: list[str], processed: dt.datetime)
         f"            <north>{max(lats):.6f}</north>",
         f"            <south>{min(lats):.6f}</south>",
         "        </bounding_coordinates>",
-        '        <projection_information projection="UTM" datum="WGS84" units="meters">',
-        f'            <corner_point location="UL" x="{corners["UL"][0]:.6f}" y="{corners["UL"][1]:.6f}"/>',
-        f'            <corner_point location="LR" x="{corners["LR"][0]:.6f}" y="{corners["LR"][1]:.6f}"/>',
-        "            <grid_origin>CENTER</grid_origin>",
-        "            <utm_proj_params>",
-        f"                <zone_code>{g.zone}</zone_code>",
-        "            </utm_proj_params>",
-        "        </projection_information>",
+        *projection_lines,
         "        <orientation_angle>0.000000</orientation_angle>",
         "    </global_metadata>",
         "    <bands>",
@@ -500,8 +546,8 @@ def espa_xml(content: SceneContent, suffixes: list[str], processed: dt.datetime)
             "name": suffix.lower(),
             "category": info.category,
             "data_type": info.dtype.upper(),
-            "nlines": str(g.height),
-            "nsamps": str(g.width),
+            "nlines": str(lines),
+            "nsamps": str(samples),
         }
         if info.nodata is not None:
             attrs["fill_value"] = str(info.nodata)
@@ -513,8 +559,8 @@ def espa_xml(content: SceneContent, suffixes: list[str], processed: dt.datetime)
             f"            <short_name>{pid[:4]}{suffix.replace('_', '')}</short_name>",
             f"            <long_name>{escape(info.long_name)}</long_name>",
             f"            <file_name>{pid}_{suffix}.tif</file_name>",
-            f'            <pixel_size x="{g.res:g}" y="{g.res:g}" units="meters"/>',
-            "            <resample_method>none</resample_method>",
+            f'            <pixel_size x="{pixel:.10g}" y="{pixel:.10g}" units="{units}"/>',
+            f"            <resample_method>{resample if info.scale is not None else qa_resample}</resample_method>",
             f"            <data_units>{escape(info.units)}</data_units>",
         ]
         if info.valid_range:

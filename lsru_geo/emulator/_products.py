@@ -56,6 +56,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._customise import Target, target_grid, warp
 from ._mtl import ang_text, espa_xml, mtl_files
 from ._raster import BANDS, SENSORS, SceneContent, geotiff_bytes
 
@@ -246,6 +247,7 @@ def build_espa_tarball(
     out_dir: str | os.PathLike[str],
     size: int = 256,
     processed: dt.datetime | None = None,
+    customisation: dict | None = None,
 ) -> Path:
     """Build (or reuse) the ESPA tarball of one scene and its ``.md5``.
 
@@ -262,6 +264,10 @@ def build_espa_tarball(
     processed : datetime.datetime, optional
         ESPA processing time, used in the name (``-SC<time>``) and as the members' mtime; defaults to
         :func:`default_processed`.
+    customisation : dict, optional
+        The order's ``projection``, ``image_extents``, ``resize`` and ``resampling_method``
+        (:func:`._customise.customisation`): every raster is warped onto the ordered grid and ``<id>.xml``
+        describes it; the MTL and ANG stay USGS's.
 
     Returns
     -------
@@ -281,22 +287,25 @@ def build_espa_tarball(
         "processed": processed.isoformat(),
         "version": GENERATOR_VERSION,
     }
+    if customisation:
+        key["customisation"] = customisation
     out = Path(out_dir)
 
     def produce(tmp: Path) -> None:
         content = scene_content(spec, size)
+        target = target_grid(customisation, content.grid) if customisation else None
         usgs = _texts(spec, content)  # ESPA passes USGS's MTL and ANG through unchanged
         pid = spec.product_id
         texts = {
             f"{pid}_MTL.txt": usgs["MTL.txt"],
             f"{pid}_MTL.xml": usgs["MTL.xml"],
             f"{pid}_ANG.txt": usgs["ANG.txt"],
-            f"{pid}.xml": espa_xml(content, suffixes, processed),
+            f"{pid}.xml": espa_xml(content, suffixes, processed, target),
         }
         _write_tar(
             tmp,
             members,
-            _payloads(content, texts, f"{pid}_", ".tif", members),
+            _payloads(content, texts, f"{pid}_", ".tif", members, target),
             mtime=int(processed.timestamp()),
             gz=True,
         )
@@ -402,9 +411,16 @@ def _usgs_mtime(spec: SceneSpec) -> int:
 
 
 def _payloads(
-    content: SceneContent, texts: dict[str, str], prefix: str, ext: str, members: Sequence[str]
+    content: SceneContent,
+    texts: dict[str, str],
+    prefix: str,
+    ext: str,
+    members: Sequence[str],
+    target: Target | None = None,
 ) -> Callable[[str], bytes]:
     """Member name -> bytes: texts as UTF-8, rasters encoded on demand and then dropped from memory.
+
+    With a ``target`` grid every raster is warped onto it (an ESPA customisation).
 
     SR bands stay cached when spectral indices (read from them) are among ``members``, and the thermal
     band when ET is.
@@ -420,7 +436,11 @@ def _payloads(
         if member in texts:
             return texts[member].encode()
         suffix = member[len(prefix) : -len(ext)]
-        data = geotiff_bytes(content.array(suffix), content.grid, BANDS[suffix])
+        info = BANDS[suffix]
+        if target is None:
+            data = geotiff_bytes(content.array(suffix), content.grid, info)
+        else:
+            data = geotiff_bytes(warp(content.array(suffix), content.grid, info, target), target, info)
         if suffix not in keep:
             content.release(suffix)
         return data
