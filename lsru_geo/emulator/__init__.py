@@ -64,6 +64,9 @@ class EmulatorOptions:
         Emulated seconds an M2M bundle download is "preparing" before its URL works.
     download_limit_recent, download_limit_pending : int
         M2M download-request limits per user (15,000 in 15 minutes and 20,000 pending on the real service).
+    bundle_unavailable_share : float
+        Share of scenes whose M2M product bundle is listed ``available: false`` while their individual files
+        are available (as eodag users met on the real service); which scenes is a hash of the product id.
     cache_dir : Path or None
         Where generated products are kept; a temporary folder by default.
     """
@@ -79,6 +82,7 @@ class EmulatorOptions:
     m2m_prepare_seconds: float = 30.0
     download_limit_recent: int = 15_000
     download_limit_pending: int = 20_000
+    bundle_unavailable_share: float = 0.05
     cache_dir: Path | None = None
 
 

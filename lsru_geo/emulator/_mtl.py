@@ -366,7 +366,8 @@ def to_json(groups: list[Group]) -> str:
 
 def mtl_files(content: SceneContent, entity_id: str) -> dict[str, str]:
     """``{"MTL.txt": ..., "MTL.xml": ..., "MTL.json": ...}`` of one scene."""
-    groups = mtl_groups(content, entity_id)
+    level1 = content.level.startswith("L1")
+    groups = level1_mtl_groups(content, entity_id) if level1 else mtl_groups(content, entity_id)
     return {
         "MTL.txt": to_odl(groups),
         "MTL.xml": to_xml(groups, pad_wrs=not content.sensor.is_oli),
@@ -572,3 +573,115 @@ def espa_xml(content: SceneContent, suffixes: list[str], processed: dt.datetime,
         ]
     out += ["    </bands>", "</espa_metadata>"]
     return "\n".join(out) + "\n"
+
+
+def level1_mtl_groups(content: SceneContent, entity_id: str) -> list[Group]:
+    """Build the MTL of a Level-1 product (``content.product_id`` is the L1 id) as ordered groups.
+
+    The group and field names are Collection 2 Level-1's: ``PRODUCT_CONTENTS`` (``PROCESSING_LEVEL``,
+    ``FILE_NAME_BAND_n``), ``IMAGE_ATTRIBUTES`` (``SUN_ELEVATION`` ...), ``PROJECTION_ATTRIBUTES``,
+    ``LEVEL1_PROCESSING_RECORD``, ``LEVEL1_MIN_MAX_RADIANCE``/``_REFLECTANCE``/``_PIXEL_VALUE``,
+    ``LEVEL1_RADIOMETRIC_RESCALING`` (``RADIANCE_MULT/ADD_BAND_n``, ``REFLECTANCE_MULT/ADD_BAND_n``),
+    ``LEVEL1_THERMAL_CONSTANTS`` (``K1/K2_CONSTANT_BAND_n``) and ``LEVEL1_PROJECTION_PARAMETERS``.
+    """
+    from . import _level1 as l1
+
+    pid, g = content.product_id, content.grid
+    code, level, tier = pid[:4], pid[5:9], pid[38:40]
+    base = dict(mtl_groups(content, entity_id))
+    numbers = l1.bands(code)
+    contents = [
+        ("ORIGIN", _ORIGIN),
+        ("DIGITAL_OBJECT_IDENTIFIER", f"https://doi.org/10.5066/{_DOI[code][1]}"),
+        ("LANDSAT_PRODUCT_ID", pid),
+        ("PROCESSING_LEVEL", level),
+        ("COLLECTION_NUMBER", Bare(pid[35:37])),
+        ("COLLECTION_CATEGORY", tier),
+        ("OUTPUT_FORMAT", "GEOTIFF"),
+        *((f"FILE_NAME_BAND_{b}", f"{pid}_B{b}.TIF") for b in numbers),
+        ("FILE_NAME_QUALITY_L1_PIXEL", f"{pid}_QA_PIXEL.TIF"),
+        ("FILE_NAME_QUALITY_L1_RADIOMETRIC_SATURATION", f"{pid}_QA_RADSAT.TIF"),
+        ("FILE_NAME_ANGLE_COEFFICIENT", f"{pid}_ANG.txt"),
+        ("FILE_NAME_METADATA_ODL", f"{pid}_MTL.txt"),
+        ("FILE_NAME_METADATA_XML", f"{pid}_MTL.xml"),
+        *((f"DATA_TYPE_BAND_{b}", l1.band_info(code, b).dtype.upper()) for b in numbers),
+        ("DATA_TYPE_QUALITY_L1_PIXEL", "UINT16"),
+        ("DATA_TYPE_QUALITY_L1_RADIOMETRIC_SATURATION", "UINT16"),
+    ]
+    corners = product_corners(content)
+    pan = "8" in numbers
+    projection = [
+        ("MAP_PROJECTION", "UTM"),
+        ("DATUM", "WGS84"),
+        ("ELLIPSOID", "WGS84"),
+        ("UTM_ZONE", Bare(str(g.zone))),
+    ]
+    projection += [("GRID_CELL_SIZE_PANCHROMATIC", _f(g.res / 2, 2))] if pan else []
+    projection += [("GRID_CELL_SIZE_REFLECTIVE", _f(g.res, 2)), ("GRID_CELL_SIZE_THERMAL", _f(g.res, 2))]
+    if pan:
+        projection += [("PANCHROMATIC_LINES", Bare(str(2 * g.height))), ("PANCHROMATIC_SAMPLES", Bare(str(2 * g.width)))]
+    projection += [
+        ("REFLECTIVE_LINES", Bare(str(g.height))),
+        ("REFLECTIVE_SAMPLES", Bare(str(g.width))),
+        ("THERMAL_LINES", Bare(str(g.height))),
+        ("THERMAL_SAMPLES", Bare(str(g.width))),
+        ("ORIENTATION", "NORTH_UP"),
+    ]
+    for name in ("UL", "UR", "LL", "LR"):
+        projection += [
+            (f"CORNER_{name}_LAT_PRODUCT", _f(corners[name][2], 5)),
+            (f"CORNER_{name}_LON_PRODUCT", _f(corners[name][3], 5)),
+        ]
+    for name in ("UL", "UR", "LL", "LR"):
+        projection += [
+            (f"CORNER_{name}_PROJECTION_X_PRODUCT", _f(corners[name][0], 3)),
+            (f"CORNER_{name}_PROJECTION_Y_PRODUCT", _f(corners[name][1], 3)),
+        ]
+    record = [
+        (k, v)
+        for k, v in base["LEVEL1_PROCESSING_RECORD"]
+        if not k.startswith("FILE_NAME_") or k == "FILE_NAME_CPF"
+    ]
+    record = [
+        (k, pid if k == "LANDSAT_PRODUCT_ID" else level if k == "PROCESSING_LEVEL" else "L1" if k == "REQUEST_ID" else v)
+        for k, v in record
+    ]
+    scales = {b: l1.rescaling(code, b, content.acquired) for b in numbers}
+    radiance_range, reflectance_range, pixel_range, rescale = [], [], [], []
+    for b, s in scales.items():
+        low, high = s.qcal
+        radiance_range += [
+            (f"RADIANCE_MAXIMUM_BAND_{b}", _f(s.radiance[0] * high + s.radiance[1], 5)),
+            (f"RADIANCE_MINIMUM_BAND_{b}", _f(s.radiance[0] * low + s.radiance[1], 5)),
+        ]
+        if s.reflectance is not None:
+            reflectance_range += [
+                (f"REFLECTANCE_MAXIMUM_BAND_{b}", _f(s.reflectance[0] * high + s.reflectance[1], 6)),
+                (f"REFLECTANCE_MINIMUM_BAND_{b}", _f(s.reflectance[0] * low + s.reflectance[1], 6)),
+            ]
+        pixel_range += [(f"QUANTIZE_CAL_MAX_BAND_{b}", Bare(str(high))), (f"QUANTIZE_CAL_MIN_BAND_{b}", Bare(str(low)))]
+    rescale += [(f"RADIANCE_MULT_BAND_{b}", Bare(f"{s.radiance[0]:.4E}")) for b, s in scales.items()]
+    rescale += [(f"RADIANCE_ADD_BAND_{b}", Bare(f"{s.radiance[1]:.5f}")) for b, s in scales.items()]
+    rescale += [
+        (f"REFLECTANCE_MULT_BAND_{b}", Bare(f"{s.reflectance[0]:.4E}")) for b, s in scales.items() if s.reflectance
+    ]
+    rescale += [
+        (f"REFLECTANCE_ADD_BAND_{b}", Bare(f"{s.reflectance[1]:.6f}")) for b, s in scales.items() if s.reflectance
+    ]
+    thermal = [
+        (f"K{i}_CONSTANT_BAND_{b}", _f(k, 4))
+        for b, (k1, k2) in l1.THERMAL_K[code].items()
+        for i, k in ((1, k1), (2, k2))
+    ]
+    return [
+        ("PRODUCT_CONTENTS", contents),
+        ("IMAGE_ATTRIBUTES", base["IMAGE_ATTRIBUTES"]),
+        ("PROJECTION_ATTRIBUTES", projection),
+        ("LEVEL1_PROCESSING_RECORD", record),
+        ("LEVEL1_MIN_MAX_RADIANCE", radiance_range),
+        ("LEVEL1_MIN_MAX_REFLECTANCE", reflectance_range),
+        ("LEVEL1_MIN_MAX_PIXEL_VALUE", pixel_range),
+        ("LEVEL1_RADIOMETRIC_RESCALING", rescale),
+        ("LEVEL1_THERMAL_CONSTANTS", thermal),
+        ("LEVEL1_PROJECTION_PARAMETERS", base["LEVEL1_PROJECTION_PARAMETERS"]),
+    ]

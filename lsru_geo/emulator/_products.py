@@ -1,4 +1,4 @@
-"""Product files served by the emulator: ESPA tarballs and USGS Collection 2 Level-2 bundles.
+"""Product files served by the emulator: ESPA tarballs and USGS Collection 2 Level-1 and Level-2 bundles.
 
 Everything is generated on first request, cached on disk and reproducible byte for byte. The emulator
 imports nothing from the rest of ``lsru_geo``, so it cannot share the client's bugs.
@@ -56,6 +56,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import _level1 as level1
 from ._customise import Target, target_grid, warp
 from ._mtl import ang_text, espa_xml, mtl_files
 from ._raster import BANDS, SENSORS, SceneContent, geotiff_bytes
@@ -72,7 +73,7 @@ GENERATOR_VERSION = 1
 GZIP_LEVEL = 1
 
 PRODUCT_ID_RE = re.compile(
-    r"^(?P<sensor>LT04|LT05|LE07|LC08|LC09)_(?P<level>L2SP|L2SR)_(?P<path>\d{3})(?P<row>\d{3})_"
+    r"^(?P<sensor>LT04|LT05|LE07|LC08|LC09)_(?P<level>L2SP|L2SR|L1TP|L1GT|L1GS)_(?P<path>\d{3})(?P<row>\d{3})_"
     r"(?P<acquired>\d{8})_(?P<processed>\d{8})_(?P<collection>\d{2})_(?P<tier>RT|T1|T2)$"
 )
 ENTITY_ID_RE = re.compile(r"^L[A-Z]\d{14}[A-Z]{3}\d{2}$")
@@ -98,8 +99,8 @@ class SceneSpec:
     Parameters
     ----------
     product_id : str
-        40-character C2 L2 id, e.g. ``"LC08_L2SP_033032_20230517_20230524_02_T1"`` (LC08, LC09, LE07,
-        LT05, LT04; L2SP or L2SR).
+        40-character C2 id, e.g. ``"LC08_L2SP_033032_20230517_20230524_02_T1"`` (LC08, LC09, LE07,
+        LT05, LT04; L2SP or L2SR, or a Level-1 L1TP, L1GT or L1GS, which only USGS bundles are built of).
     corners : sequence of (lon, lat)
         Footprint corners UL, UR, LR, LL in EPSG:4326 (stored as a tuple of float pairs).
     acquired : datetime.datetime
@@ -124,7 +125,7 @@ class SceneSpec:
     def __post_init__(self) -> None:
         match = PRODUCT_ID_RE.match(self.product_id)
         if not match:
-            raise ValueError(f"not a Collection 2 Level-2 product id: {self.product_id!r}")
+            raise ValueError(f"not a Collection 2 Level-1 or Level-2 product id of Landsat 4-9: {self.product_id!r}")
         corners = tuple((float(lon), float(lat)) for lon, lat in self.corners)
         if len(corners) != 4 or not all(math.isfinite(v) for c in corners for v in c):
             raise ValueError(f"corners must be 4 finite (lon, lat) pairs UL, UR, LR, LL, got {self.corners!r}")
@@ -148,7 +149,7 @@ class SceneSpec:
 
     @property
     def level(self) -> str:
-        """``"L2SP"`` (reflectance and temperature) or ``"L2SR"`` (reflectance only)."""
+        """``"L2SP"`` (reflectance and temperature), ``"L2SR"`` (reflectance only) or a Level-1 level."""
         return self.product_id[5:9]
 
     def to_key(self) -> dict:
@@ -205,6 +206,8 @@ def espa_raster_suffixes(spec: SceneSpec, products: Iterable[str]) -> list[str]:
     ValueError
         For an unknown product code, no product, or ``et`` on an ``L2SR`` (no temperature) input.
     """
+    if spec.level.startswith("L1"):
+        raise ValueError(f"the emulated ESPA processes Level-2 inputs only, not {spec.product_id}")
     products = [p.lower() for p in products]
     unknown = sorted(set(products) - ESPA_PRODUCTS)
     if unknown:
@@ -231,8 +234,14 @@ def espa_member_names(spec: SceneSpec, products: Iterable[str]) -> list[str]:
 
 
 def usgs_bundle_members(spec: SceneSpec) -> list[str]:
-    """Suffixes of a USGS Level-2 bundle's files, MTL order: rasters (``.TIF``), then ANG and MTL files."""
-    rasters = [f"{s}.TIF" for s in SENSORS[spec.sensor].level2_suffixes(spec.level)]
+    """Suffixes of a USGS bundle's files, MTL order: rasters (``.TIF``), then ANG and MTL files.
+
+    Level-1 bundles hold ``B1.TIF`` ... (see :mod:`._level1`), ``QA_PIXEL.TIF`` and ``QA_RADSAT.TIF``.
+    """
+    if spec.level.startswith("L1"):
+        rasters = [f"{s}.TIF" for s in level1.raster_suffixes(spec.sensor)]
+    else:
+        rasters = [f"{s}.TIF" for s in SENSORS[spec.sensor].level2_suffixes(spec.level)]
     return [*rasters, "ANG.txt", "MTL.txt", "MTL.xml", "MTL.json"]
 
 
@@ -317,7 +326,7 @@ def build_espa_tarball(
 
 
 def build_usgs_bundle(spec: SceneSpec, out_dir: str | os.PathLike[str], size: int = 256) -> Path:
-    """Build (or reuse) the USGS Level-2 bundle ``<product_id>.tar`` (plain tar, flat, ``.TIF`` rasters).
+    """Build (or reuse) the USGS bundle ``<product_id>.tar`` (plain tar, flat, ``.TIF`` rasters).
 
     Parameters
     ----------
@@ -378,8 +387,7 @@ def build_usgs_band_file(spec: SceneSpec, suffix: str, out_dir: str | os.PathLik
     def produce(tmp: Path) -> None:
         content = scene_content(spec, size)
         if suffix.endswith(".TIF"):
-            band = suffix[:-4]
-            data = geotiff_bytes(content.array(band), content.grid, BANDS[band])
+            data = _raster_bytes(content, suffix[:-4])
         else:
             data = _texts(spec, content)[suffix].encode()
         tmp.write_bytes(data)
@@ -403,6 +411,14 @@ def md5_of(path: str | os.PathLike[str]) -> str:
 
 def _texts(spec: SceneSpec, content: SceneContent) -> dict[str, str]:
     return {**mtl_files(content, spec.entity_id), "ANG.txt": ang_text(content, spec.entity_id)}
+
+
+def _raster_bytes(content: SceneContent, suffix: str) -> bytes:
+    """One raster of a product as GeoTIFF bytes, Level-1 (DN bands, pan at half the pixel size) or Level-2."""
+    if content.level.startswith("L1"):
+        array, grid = level1.raster(content, suffix)
+        return geotiff_bytes(array, grid, level1.info(content.product_id[:4], suffix))
+    return geotiff_bytes(content.array(suffix), content.grid, BANDS[suffix])
 
 
 def _usgs_mtime(spec: SceneSpec) -> int:
@@ -436,9 +452,9 @@ def _payloads(
         if member in texts:
             return texts[member].encode()
         suffix = member[len(prefix) : -len(ext)]
-        info = BANDS[suffix]
+        info = BANDS.get(suffix)
         if target is None:
-            data = geotiff_bytes(content.array(suffix), content.grid, info)
+            data = _raster_bytes(content, suffix)
         else:
             data = geotiff_bytes(warp(content.array(suffix), content.grid, info, target), target, info)
         if suffix not in keep:
