@@ -77,9 +77,8 @@ def test_the_drift_moves_landsat_7_to_the_previous_utc_date():
     # Landsat 8, kept at 10:00 by inclination manoeuvres, does not move
     l8_before = _dates(8, 100, 80, dt.date(2015, 6, 1), "landsat_ot_c2_l1")
     l8_after = _dates(8, 100, 80, dt.date(2021, 6, 1), "landsat_ot_c2_l1")
-    assert {
-        (dt.datetime.strptime(d, "%Y%m%d").date() - cat.CYCLE_START).days % 16 for d in l8_before + l8_after
-    }.__len__() == 1
+    l8_days = {(dt.datetime.strptime(d, "%Y%m%d").date() - cat.CYCLE_START).days % 16 for d in l8_before + l8_after}
+    assert l8_before and l8_after and len(l8_days) == 1
 
 
 @pytest.mark.parametrize(("product_id", "source"), LANDSAT_8_ANTARCTIC)
