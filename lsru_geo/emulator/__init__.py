@@ -10,6 +10,12 @@ library imports it. Start it in Python::
         emu.faults.add("m2m", "scene-search", "status", status=503, times=2)
 
 or from a shell: ``lsru-geo emulator --port 8080`` / ``python -m lsru_geo.emulator --port 8080``.
+
+Where to read what it does and the choices it makes where the contracts are silent: the catalogue and its
+acquisition calendar (overpass time per mission and year, day-lit rows) in :mod:`._catalogue`; Level-2
+rasters in :mod:`._raster`, Level-1 rasters and MTL in :mod:`._level1`; ESPA customisation (reprojection,
+resampling, cropping) in :mod:`._customise`; M2M downloads, Level-1 bundles and bundles that are unavailable
+while their files are in :mod:`._m2m_downloads`; ESPA orders in :mod:`._espa_orders`.
 """
 
 from __future__ import annotations

@@ -11,10 +11,12 @@ API
     ``"LC080330322023051702T1-SC20231226221722"`` (espa-api.md 4.1), without extension.
 ``espa_member_names(spec, products) -> list[str]``
     Members of the ESPA tarball for an order's product codes, sorted.
-``build_espa_tarball(spec, products, out_dir, size=256, processed=None) -> Path``
-    Writes ``<name>.tar.gz`` and ``<name>.md5`` into ``out_dir``; returns the tarball.
+``build_espa_tarball(spec, products, out_dir, size=256, processed=None, customisation=None) -> Path``
+    Writes ``<name>.tar.gz`` and ``<name>.md5`` into ``out_dir``; returns the tarball. A customisation
+    (an order's projection, resize, resampling and extents) warps every raster (:mod:`._customise`).
 ``usgs_bundle_members(spec) -> list[str]``
-    File suffixes of the USGS bundle (``"SR_B1.TIF"``, ..., ``"MTL.json"``, ``"ANG.txt"``).
+    File suffixes of the USGS bundle (``"SR_B1.TIF"``, ..., ``"MTL.json"``, ``"ANG.txt"``; ``"B1.TIF"`` ...
+    for a Level-1 spec, see :mod:`._level1`).
 ``build_usgs_bundle(spec, out_dir, size=256) -> Path``
     Writes ``<product_id>.tar`` (plain tar, as USGS serves it).
 ``build_usgs_band_file(spec, suffix, out_dir, size=256) -> Path``
