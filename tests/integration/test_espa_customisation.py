@@ -197,39 +197,58 @@ def test_south_utm_and_other_projections_are_served(emu, tmp_path, scene_id):
 # -- open_scene on customised products -------------------------------------------------------------------------
 
 
-def test_open_scene_reads_the_ordered_utm_grid(emu, tmp_path, scene_id, native):
+def _orders(native):
+    """The four kinds of customisation of the acceptance list, as (options, resampling), from the native grid."""
+    lon, lat = _centre_lonlat(native)
     with rasterio.open(_band(native, "SR_B4")) as src:  # 60 km on 300 m multiples, across the scene's east edge
         east_edge, cy = src.bounds.right, (src.bounds.bottom + src.bounds.top) / 2
     west, south = round(east_edge / 300) * 300 - 30_000, round(cy / 300) * 300
-    box = (west, south, west + 60_000, south + 30_000)
-    folder = _product(
-        emu,
-        tmp_path,
-        scene_id,
-        "m",
-        projection=UTM31N,
-        resolution=300,
-        extent=box,
-        extent_units="meters",
-        resampling="cc",
-    )
-    ds = open_scene(folder, bands=["red"])
-    assert ds.rio.crs.to_epsg() == 32631
-    assert ds.rio.resolution() == (300.0, -300.0)
-    assert ds.rio.bounds() == pytest.approx(box)
-    with rasterio.open(_band(folder, "SR_B4")) as red:
-        raw = red.read(1)
-    red_values = ds["red"].values
-    assert (raw == 0).sum() > 100 and (raw != 0).sum() > 100  # part inside, part outside the scene
-    assert np.isnan(red_values[raw == 0]).all()
-    np.testing.assert_allclose(red_values[raw != 0], raw[raw != 0] * 2.75e-05 - 0.2, rtol=1e-6)
+    return {
+        "utm-1200m": {"projection": UTM31N, "resolution": 1200},
+        "lonlat-bil": {"projection": {"lonlat": None}, "resolution": 0.01, "resampling": "bil"},
+        "dd-extent-cc": {
+            "projection": UTM31N,
+            "resolution": 300,
+            "extent": (lon - 0.15, lat - 0.15, lon + 0.15, lat + 0.15),
+            "extent_units": "dd",
+            "resampling": "cc",
+        },
+        "m-extent-bil": {
+            "projection": UTM31N,
+            "resolution": 300,
+            "extent": (west, south, west + 60_000, south + 30_000),
+            "extent_units": "meters",
+            "resampling": "bil",
+        },
+    }
 
 
-def test_open_scene_reads_lonlat_products(emu, tmp_path, scene_id):
-    folder = _product(emu, tmp_path, scene_id, "geo", projection={"lonlat": None}, resolution=0.01, resampling="cc")
+@pytest.mark.parametrize("case", ["utm-1200m", "lonlat-bil", "dd-extent-cc", "m-extent-bil"])
+def test_open_scene_reads_customised_products(emu, tmp_path, scene_id, native, case):
+    options = _orders(native)[case]
+    folder = _product(emu, tmp_path, scene_id, case, **options)
     ds = open_scene(folder, bands=["red", "qa_pixel"])
-    assert ds.rio.crs == CRS.from_epsg(4326)
-    assert ds.rio.resolution() == pytest.approx((0.01, -0.01))
+    res = options["resolution"]
+    if "lonlat" in options["projection"]:
+        assert ds.rio.crs == CRS.from_epsg(4326)
+    else:
+        assert ds.rio.crs.to_epsg() == 32631
+    assert ds.rio.resolution() == pytest.approx((res, -res))
+    if options.get("extent_units") == "meters":
+        assert ds.rio.bounds() == pytest.approx(options["extent"])  # exactly the ordered box
+    elif options.get("extent_units") == "dd":
+        left, bottom, right, top = transform_bounds(CRS.from_epsg(4326), ds.rio.crs, *options["extent"], densify_pts=51)
+        got = ds.rio.bounds()
+        assert (got[0], got[3]) == pytest.approx((left, top)) and abs(got[2] - right) <= res / 2
     with rasterio.open(_band(folder, "SR_B4")) as red:
-        assert ds.rio.bounds() == pytest.approx(tuple(red.bounds))
-    assert np.isnan(ds["red"].values[0, 0])
+        expected = _warped(_band(native, "SR_B4"), red.crs, red.transform, red.shape, options.get("resampling", "nn"))
+    values = ds["red"].values
+    outside = expected == 0
+    assert outside.any() != (case == "dd-extent-cc")  # pixels outside the scene, except in the central box
+    if outside.any():
+        assert np.isnan(values[outside]).mean() > 0.995
+        assert (ds["qa_pixel"].values[outside] & 1).mean() > 0.995  # QA_PIXEL says fill there too
+    inside = ~outside & ~np.isnan(values)
+    assert inside.mean() > 0.2
+    physical = expected[inside] * 2.75e-05 - 0.2
+    assert (np.abs(values[inside] - physical) <= 2.75e-05 * 1.01).mean() > 0.995
