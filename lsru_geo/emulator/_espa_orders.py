@@ -24,7 +24,8 @@ The order is ``complete`` once every item is ``complete`` or ``unavailable`` (wh
 order-level item ``plot`` waits for every scene to finish, processes for one step and delivers
 ``<orderid>-statistics.tar.gz`` (a CSV of synthetic per-scene statistics per product; ESPA's also holds
 plots). An order's ``projection``, ``resize``, ``resampling_method`` and ``image_extents`` are applied to every
-raster of its products (:mod:`._customise`), and the products' ``<id>.xml`` describes the new grid. Cancelling (only from ``ordered``) cancels queued, failed and finished items at once; items already
+raster of its products (:mod:`._customise`), and the products' ``<id>.xml`` describes the new grid.
+Cancelling (only from ``ordered``) cancels queued, failed and finished items at once; items already
 ``tasked`` or ``processing`` finish first and are then cancelled without a product, as ESPA does.
 """
 

@@ -113,12 +113,12 @@ def raster_suffixes(code: str) -> list[str]:
 
 
 def is_thermal(code: str, band: str) -> bool:
-    """True for TIRS bands 10/11 and TM/ETM+ band 6."""
+    """Tell whether a band is thermal (TIRS bands 10/11, TM/ETM+ band 6)."""
     return band in THERMAL_K[code]
 
 
 def rescaling(code: str, band: str, when: dt.datetime) -> Rescaling:
-    """The rescaling coefficients of one band of a product acquired at ``when``."""
+    """Return the rescaling coefficients of one band of a product acquired at ``when``."""
     kind = family(code)
     d2 = earth_sun_distance(when) ** 2
     if kind == "OLI":
@@ -150,7 +150,7 @@ def info(code: str, suffix: str) -> BandInfo:
 
 
 def pan_grid(grid: Grid) -> Grid:
-    """The panchromatic grid: the same extent at half the pixel size."""
+    """Return the panchromatic grid: the same extent at half the pixel size."""
     return Grid(grid.epsg, grid.zone, grid.res / 2, grid.left, grid.top, grid.width * 2, grid.height * 2)
 
 

@@ -70,7 +70,7 @@ LABEL_LIMIT = 50
 
 
 def bundle_unavailable(display_id: str, share: float) -> bool:
-    """Whether a scene's bundle is listed ``available: false`` (a stable draw from the product id)."""
+    """Tell whether a scene's bundle is listed ``available: false`` (a stable draw from the product id)."""
     return zlib.crc32(f"bundle|{display_id}".encode()) / 2**32 < share
 
 

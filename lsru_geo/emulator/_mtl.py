@@ -444,8 +444,10 @@ def _projection_lines(target) -> list[str]:
     """``<projection_information>`` of a customised grid: corners and the projection's parameters."""
     corners = corner_centres(target)
     name = target.projection
+    datum = str(target.crs.to_dict().get("datum", "WGS84")) if name == "aea" else "WGS84"
     out = [
-        f'        <projection_information projection="{_ESPA_PROJECTION[name]}" datum="WGS84" units="{target.units}">',
+        f'        <projection_information projection="{_ESPA_PROJECTION[name]}" datum="{datum}" '
+        f'units="{target.units}">',
         f'            <corner_point location="UL" x="{corners["UL"][0]:.6f}" y="{corners["UL"][1]:.6f}"/>',
         f'            <corner_point location="LR" x="{corners["LR"][0]:.6f}" y="{corners["LR"][1]:.6f}"/>',
         "            <grid_origin>CENTER</grid_origin>",
@@ -619,7 +621,10 @@ def level1_mtl_groups(content: SceneContent, entity_id: str) -> list[Group]:
     projection += [("GRID_CELL_SIZE_PANCHROMATIC", _f(g.res / 2, 2))] if pan else []
     projection += [("GRID_CELL_SIZE_REFLECTIVE", _f(g.res, 2)), ("GRID_CELL_SIZE_THERMAL", _f(g.res, 2))]
     if pan:
-        projection += [("PANCHROMATIC_LINES", Bare(str(2 * g.height))), ("PANCHROMATIC_SAMPLES", Bare(str(2 * g.width)))]
+        projection += [
+            ("PANCHROMATIC_LINES", Bare(str(2 * g.height))),
+            ("PANCHROMATIC_SAMPLES", Bare(str(2 * g.width))),
+        ]
     projection += [
         ("REFLECTIVE_LINES", Bare(str(g.height))),
         ("REFLECTIVE_SAMPLES", Bare(str(g.width))),
@@ -638,12 +643,19 @@ def level1_mtl_groups(content: SceneContent, entity_id: str) -> list[Group]:
             (f"CORNER_{name}_PROJECTION_Y_PRODUCT", _f(corners[name][1], 3)),
         ]
     record = [
-        (k, v)
-        for k, v in base["LEVEL1_PROCESSING_RECORD"]
-        if not k.startswith("FILE_NAME_") or k == "FILE_NAME_CPF"
+        (k, v) for k, v in base["LEVEL1_PROCESSING_RECORD"] if not k.startswith("FILE_NAME_") or k == "FILE_NAME_CPF"
     ]
     record = [
-        (k, pid if k == "LANDSAT_PRODUCT_ID" else level if k == "PROCESSING_LEVEL" else "L1" if k == "REQUEST_ID" else v)
+        (
+            k,
+            pid
+            if k == "LANDSAT_PRODUCT_ID"
+            else level
+            if k == "PROCESSING_LEVEL"
+            else "L1"
+            if k == "REQUEST_ID"
+            else v,
+        )
         for k, v in record
     ]
     scales = {b: l1.rescaling(code, b, content.acquired) for b in numbers}
