@@ -19,7 +19,8 @@ Choices where the contracts are silent (each tested in ``tests/integration/test_
   -tr`` gives), so an extent that is a multiple of the pixel size is reproduced exactly. Extents in ``dd``
   for a projected CRS are the projected bounding box of the densified lon/lat rectangle; extents in
   ``meters`` are in the ordered projection. Without ``image_extents`` the output covers the whole input
-  grid, its edges snapped outwards to multiples of the pixel size.
+  grid, its edges snapped outwards to multiples of the pixel size. A geographic grid across the antimeridian
+  keeps running east past 180 degrees (e.g. 178 to 181) rather than wrapping.
 * **Resampling.** ``nn``, ``bil``, ``cc`` are GDAL's nearest, bilinear and cubic; bit-field (QA) bands are
   always resampled nearest-neighbour, as the ESPA user guide says. Bands without a fill value (``QA_RADSAT``,
   ``SR_CLOUD_QA``) are filled with 0 outside the data.
@@ -169,6 +170,8 @@ def target_grid(options: Mapping, grid: Grid) -> Target:
     extents = options.get("image_extents")
     if extents:
         west, south, east, north = (float(extents[k]) for k in ("west", "south", "east", "north"))
+        if extents["units"] == "dd" and east < west:  # across the antimeridian
+            east += 360.0
         if extents["units"] == "dd" and not geographic:
             box = transform_bounds(CRS.from_epsg(4326), crs, west, south, east, north, densify_pts=51)
             west, south, east, north = box
@@ -178,6 +181,8 @@ def target_grid(options: Mapping, grid: Grid) -> Target:
     left, bottom, right, top = transform_bounds(
         source, crs, grid.left, grid.bottom, grid.right, grid.top, densify_pts=51
     )
+    if geographic and right < left:  # a scene across the antimeridian: longitudes run on past 180
+        right += 360.0
     left, bottom = math.floor(left / res) * res, math.floor(bottom / res) * res
     right, top = math.ceil(right / res) * res, math.ceil(top / res) * res
     width, height = max(1, round((right - left) / res)), max(1, round((top - bottom) / res))

@@ -162,3 +162,17 @@ def test_espa_xml_of_a_southern_utm_grid_writes_a_negative_zone():
     assert root.find("e:global_metadata/e:projection_information/e:utm_proj_params/e:zone_code", ns).text == "-31"
     band = root.find("e:bands/e:band[@name='sr_b4']", ns)
     assert (int(band.get("nlines")), int(band.get("nsamps"))) == (target.height, target.width)
+
+
+def test_lonlat_products_across_the_antimeridian_run_past_180():
+    import numpy as np
+
+    from lsru_geo.emulator._customise import warp
+    from lsru_geo.emulator._raster import BANDS, scene_grid
+
+    fiji = scene_grid([(178.5, -16.5), (180.6, -16.9), (180.2, -18.6), (178.1, -18.2)], 128)
+    target = target_grid({"projection": {"lonlat": None}}, fiji)
+    left, bottom, right, top = target.bounds
+    assert 177.9 < left < 178.2 and 180.5 < right < 180.8 and -18.8 < bottom < top < -16.3
+    filled = warp(np.full((fiji.height, fiji.width), 5000, np.uint16), fiji, BANDS["SR_B4"], target)
+    assert (filled == 5000).mean() > 0.9 and filled[:, -3:].max() == 5000  # data east of 180 too
