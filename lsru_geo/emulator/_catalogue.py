@@ -14,8 +14,8 @@ Acquisition calendar
   a MLT equatorial crossing of 10:00 AM +/- 15 minutes", https://www.usgs.gov/landsat-missions/landsat-7-maneuvers);
   Landsat 4 and 5 at about 9:45 ("approximately 09:45 am (Landsat 4 and 5)", orbit parameters as quoted at
   https://www.experts123.com/q/what-are-the-orbit-coverage-parameters-of-the-landsat-instruments.html; kept
-  constant over their missions, an assumption); Landsat 7 at 10:00 until its last inclination manoeuvre of 2017-02-07, then
-  drifting: 10:14:58 on 2017-08-11, drifting earlier towards a 9:15 threshold
+  constant over their missions, an assumption); Landsat 7 at 10:00 until its last inclination manoeuvre of
+  2017-02-07, then drifting: 10:14:58 on 2017-08-11, drifting earlier towards a 9:15 threshold
   (https://www.usgs.gov/landsat-missions/august-25-2017-landsat-7-reaches-peak-outer-boundary), and
   "earlier than 8:45 AM" on 2022-08-23 after the 2022 orbit lowering
   (https://www.usgs.gov/landsat-missions/news/landsat-7-data-acquired-lower-orbit-now-available). Between
