@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,9 @@ from . import _datasets, _inputs
 from . import _m2m_wire as wire
 from ._config import load_config
 from ._http import HttpClient, retry_after_seconds
+from ._names import safe_name
 from ._secret import Secret
-from .exceptions import ApiError, AuthenticationError, InvalidInputError
+from .exceptions import ApiError, AuthenticationError, BundleUnavailableWarning, InvalidInputError
 
 log = logging.getLogger("lsru_geo.m2m")
 PAGE_SIZE = 10_000  # the M2M docs recommend maxResults below 10,000 per request
@@ -326,19 +328,21 @@ class Usgs:
         timeout: float | None = 3600.0,
         progress: bool | None = None,
     ) -> list[Path]:
-        """Download Collection 2 Level-2 products straight from USGS (no ESPA processing).
+        """Download Collection 2 Level-1 or Level-2 products straight from USGS (no ESPA processing).
 
         Parameters
         ----------
         scenes : GeoDataFrame or list of str
-            Rows of :meth:`search` (``display_id``, ``entity_id`` and ``dataset`` columns), or Level-2 product ids.
+            Rows of :meth:`search` (``display_id``, ``entity_id`` and ``dataset`` columns), or product ids.
         path : str or path-like
             Folder to download into.
         bands : list of str, optional
             Only these files of each product, by USGS name (``'SR_B4'``, ``'QA_PIXEL'``, ``'ST_B10'``, ...) or
             common name (``'red'``, ``'nir08'``, ``'qa_pixel'``, ...); the MTL metadata files are always added.
             Each product's files go to ``<path>/<product id>/``. Without ``bands`` the whole product bundle is
-            downloaded as ``<path>/<product id>.tar``.
+            downloaded as ``<path>/<product id>.tar``; when USGS lists a scene's bundle as unavailable but offers
+            its files, every file of the bundle (all bands and the metadata) goes to ``<path>/<product id>/``
+            instead, with one :class:`~lsru_geo.exceptions.BundleUnavailableWarning` naming those scenes.
         workers : int
             Files downloaded at once.
         overwrite : bool
@@ -358,7 +362,7 @@ class Usgs:
         Raises
         ------
         InvalidInputError
-            Unknown band names, non-Level-2 scenes, before any download request.
+            Unknown band names or malformed scenes, before any download request.
         DownloadError
             Listing every file that could not be requested, prepared or downloaded.
         """
@@ -368,6 +372,7 @@ class Usgs:
         table = self._scene_table(scenes)
         wanted = _band_suffixes(bands)
         plan: list[dict] = []  # one entry per file: entityId, productId, name, folder
+        unbundled: list[str] = []  # scenes whose bundle is unavailable, downloaded file by file
         for dataset, group in table.groupby("dataset", sort=False, observed=True):
             options = self.request(
                 "download-options",
@@ -377,7 +382,27 @@ class Usgs:
                     "includeSecondaryFileGroups": wanted is not None,
                 },
             )
-            plan += wire.download_plan(options or [], group, wanted)
+            if wanted is not None:
+                plan += wire.download_plan(options or [], group, wanted)
+                continue
+            bundles, withheld = _bundle_plan(options or [], group)
+            plan += bundles
+            if withheld:
+                rest = group[group.display_id.isin(withheld)]
+                files = self.request(
+                    "download-options",
+                    {"datasetName": dataset, "entityIds": list(rest.entity_id), "includeSecondaryFileGroups": True},
+                )
+                plan += _bundle_files_plan(files or [], rest)
+                unbundled += withheld
+        if unbundled:
+            warnings.warn(
+                BundleUnavailableWarning(
+                    f"USGS lists the product bundle of {len(unbundled)} scene(s) as unavailable; their individual "
+                    f"files (all bands and metadata) are downloaded into <path>/<product id>/ instead: {unbundled[:5]}"
+                ),
+                stacklevel=2,
+            )
         unknown = sorted({p["display_id"] for p in plan if p.get("missing")})
         if unknown:
             raise DownloadError(f"USGS offers no {'bundle' if wanted is None else 'such file'} for: {unknown}")
@@ -441,9 +466,8 @@ class Usgs:
             table = pd.DataFrame(rows, columns=["display_id", "entity_id", "dataset"])
         if table.empty:
             raise InvalidInputError("no scenes to download")
-        not_l2 = sorted(table.display_id[~table.dataset.str.endswith("_l2")])
-        if not_l2:
-            raise InvalidInputError(f"only Level-2 products can be downloaded from USGS here, not {not_l2[:5]}")
+        for display_id in table.display_id:  # they name bundle files and band-file folders
+            safe_name(display_id, "display id")
         return table
 
     def _await_downloads(self, answer: dict, plan: list[dict], poll: float, timeout: float | None) -> dict[str, str]:
@@ -495,6 +519,68 @@ def _pager_problem(page: wire.ScenePage, position: int, total: int | None, seen:
     if any(record.entityId in seen for record in page.results):
         return f"the page from record {position} repeats scenes already received"
     return None
+
+
+def _bundle_plan(options: list[dict], scenes: pd.DataFrame) -> tuple[list[dict], list[str]]:
+    """Each scene's available product bundle (Level-1 or Level-2), and the scenes whose bundles are all unavailable.
+
+    A scene offered no bundle at all is planned as ``missing``; superseded bundles, always ``available: false``,
+    are skipped.
+    """
+    by_scene: dict[str, list[dict]] = {}
+    for option in options:
+        by_scene.setdefault(option.get("entityId"), []).append(option)
+    plan, withheld = [], []
+    for display_id, entity_id in zip(scenes.display_id, scenes.entity_id, strict=True):
+        bundles = [o for o in by_scene.get(entity_id, []) if str(o.get("productName", "")).endswith("Product Bundle")]
+        bundle = next((o for o in bundles if o.get("available")), None)
+        if bundle is None and bundles:
+            withheld.append(display_id)
+            continue
+        plan.append(
+            {
+                "display_id": display_id,
+                "entity_id": entity_id,
+                "product_id": bundle and bundle["id"],
+                "name": f"{display_id}.tar",
+                "folder": None,
+                "size": bundle and bundle.get("filesize"),
+                "missing": bundle is None,
+            }
+        )
+    return plan, withheld
+
+
+def _bundle_files_plan(options: list[dict], scenes: pd.DataFrame) -> list[dict]:
+    """Every available file of each scene's bundle (the secondary downloads, de-duplicated) into ``<product id>/``.
+
+    A scene with no file available is planned as ``missing``.
+    """
+    plan = []
+    for display_id, entity_id in zip(scenes.display_id, scenes.entity_id, strict=True):
+        files: dict[str, dict] = {}
+        for option in options:
+            if option.get("entityId") != entity_id:
+                continue
+            for secondary in option.get("secondaryDownloads") or []:
+                if secondary.get("available") and secondary.get("entityId"):
+                    files.setdefault(secondary["entityId"], secondary)
+        ordered = sorted(files.values(), key=lambda f: (f.get("displayOrder", 0), f["displayId"]))
+        plan += [
+            {
+                "display_id": display_id,
+                "entity_id": f["entityId"],
+                "product_id": f["id"],
+                "name": f["displayId"],
+                "folder": display_id,
+                "size": f.get("filesize"),
+                "missing": False,
+            }
+            for f in ordered
+        ]
+        if not ordered:
+            plan.append({"display_id": display_id, "entity_id": entity_id, "missing": True})
+    return plan
 
 
 def _band_suffixes(bands: Sequence[str] | None) -> list[str] | None:

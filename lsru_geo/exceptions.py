@@ -169,3 +169,7 @@ class RenamedWarning(LsruWarning, FutureWarning):
 
 class InsecureConfigWarning(LsruWarning):
     """The credentials file can be read by other users."""
+
+
+class BundleUnavailableWarning(LsruWarning):
+    """USGS lists a scene's product bundle as unavailable; its individual files were downloaded instead."""

@@ -10,6 +10,12 @@ library imports it. Start it in Python::
         emu.faults.add("m2m", "scene-search", "status", status=503, times=2)
 
 or from a shell: ``lsru-geo emulator --port 8080`` / ``python -m lsru_geo.emulator --port 8080``.
+
+Where to read what it does and the choices it makes where the contracts are silent: the catalogue and its
+acquisition calendar (overpass time per mission and year, day-lit rows) in :mod:`._catalogue`; Level-2
+rasters in :mod:`._raster`, Level-1 rasters and MTL in :mod:`._level1`; ESPA customisation (reprojection,
+resampling, cropping) in :mod:`._customise`; M2M downloads, Level-1 bundles and bundles that are unavailable
+while their files are in :mod:`._m2m_downloads`; ESPA orders in :mod:`._espa_orders`.
 """
 
 from __future__ import annotations
@@ -64,6 +70,9 @@ class EmulatorOptions:
         Emulated seconds an M2M bundle download is "preparing" before its URL works.
     download_limit_recent, download_limit_pending : int
         M2M download-request limits per user (15,000 in 15 minutes and 20,000 pending on the real service).
+    bundle_unavailable_share : float
+        Share of scenes whose M2M product bundle is listed ``available: false`` while their individual files
+        are available (as eodag users met on the real service); which scenes is a hash of the product id.
     cache_dir : Path or None
         Where generated products are kept; a temporary folder by default.
     """
@@ -79,6 +88,7 @@ class EmulatorOptions:
     m2m_prepare_seconds: float = 30.0
     download_limit_recent: int = 15_000
     download_limit_pending: int = 20_000
+    bundle_unavailable_share: float = 0.05
     cache_dir: Path | None = None
 
 

@@ -6,9 +6,40 @@ dates, and a hash of those four values decides cloud cover, tier, processing lev
 and the small offset of the footprint from its nominal cell. Nothing is stored, so any query can be
 answered again identically, and any id can be turned back into its scene.
 
-Simplifications, chosen and documented: every cell is imaged on every pass (the real archive skips most open
-ocean and some night/polar rows); Landsat 7's 2022 orbit lowering and drift are ignored; MSS scenes exist
-only for Landsat 4 and 5 (WRS-2), since Landsat 1-3 used the WRS-1 grid that is not shipped.
+Acquisition calendar
+--------------------
+* **Overpass time and the UTC date.** A scene's id carries the UTC date of its acquisition. Each mission
+  crosses the equator (descending) at a mean local time (MLT) that :func:`mean_local_time` gives per date:
+  Landsat 8 and 9 at 10:00, kept within 15 minutes by inclination manoeuvres ("Landsat has a requirement for
+  a MLT equatorial crossing of 10:00 AM +/- 15 minutes", https://www.usgs.gov/landsat-missions/landsat-7-maneuvers);
+  Landsat 4 and 5 at about 9:45 ("approximately 09:45 am (Landsat 4 and 5)", orbit parameters as quoted at
+  https://www.experts123.com/q/what-are-the-orbit-coverage-parameters-of-the-landsat-instruments.html; kept
+  constant over their missions, an assumption); Landsat 7 at 10:00 until its last inclination manoeuvre of
+  2017-02-07, then drifting: 10:14:58 on 2017-08-11, drifting earlier towards a 9:15 threshold
+  (https://www.usgs.gov/landsat-missions/august-25-2017-landsat-7-reaches-peak-outer-boundary), and
+  "earlier than 8:45 AM" on 2022-08-23 after the 2022 orbit lowering
+  (https://www.usgs.gov/landsat-missions/news/landsat-7-data-acquired-lower-orbit-now-available). Between
+  those points the MLT is interpolated linearly through 9:22 on 2021-12-31 (an assumption, consistent with
+  the real ``LE07_L1TP_104076_20211231`` being on the grid's date) and reaches 8:00 at the end of the
+  mission (an assumption). The UTC day boundary of a pass lies at the equator longitude where the crossing
+  is at 00:00 UTC; with the Landsat 8 column of the cycle table (checked against real acquisitions) that
+  longitude is 146.3 E for a 10:00 MLT, and it moves 15 degrees west per hour of earlier MLT. Paths between
+  that longitude and the cycle table's own day boundary take the previous (or next) UTC date: Landsat 7 paths
+  90-97 (near the antimeridian) are one day earlier than the table at 10:00, and more paths follow as its
+  orbit drifts. The scene centre time is the equator crossing time (no along-track offset) plus up to 2.5
+  minutes, kept on the scene's UTC date.
+* **Daylight.** Day rows are acquired only when the sun is more than 5 degrees
+  above the horizon at the scene centre, the Landsat 8 Long Term Acquisition Plan's definition of a day-lit
+  image (https://landsat.usgs.gov/LTAP8; Landsat 7's LTAP has the same kind of maximum solar zenith angle),
+  so Antarctic and Arctic rows are acquired only in their summers (Landsat 8 first imaged Antarctica in the
+  2013/14 southern summer, http://blog.imagico.de/first-landsat-8-images-of-antarctica/).
+* **Night rows.** "Night, most ocean, and ascending scenes are only acquired by special request" (LTAP-8);
+  the shipped WRS-2 grid holds the descending (day) rows only, so the emulated archive has no night scenes
+  and every ``Day/Night Indicator`` is ``DAY``.
+
+Simplifications, chosen and documented: every day-lit cell is imaged on every pass (the real archive skips
+most open ocean); Landsat 7 stays on the WRS-2 grid after its 2022 orbit lowering; MSS scenes exist only for
+Landsat 4 and 5 (WRS-2), since Landsat 1-3 used the WRS-1 grid that is not shipped.
 """
 
 from __future__ import annotations
@@ -28,6 +59,7 @@ __all__ = ["DATASETS", "MISSIONS", "Scenes", "find", "generate", "split_antimeri
 
 CYCLE_START = dt.date(2018, 1, 7)  # a day 1 of the 16-day cycle, checked against real acquisitions
 EPOCH = dt.date(1970, 1, 1)
+EPOCH_UTC = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -100,6 +132,63 @@ DATASETS = {
 }
 C2_REPROCESSING = (dt.date(2020, 8, 1), dt.date(2021, 6, 30))  # when the pre-2020 archive became Collection 2
 
+#: Equator longitude (deg E) where a 10:00 MLT crossing is at 00:00 UTC, from the Landsat 8 column of the
+#: cycle table (its day boundary lies between paths 97 and 98).
+BOUNDARY_AT_10 = 146.3
+#: The cycle table's own UTC day boundary per column (Landsat 7/9/4 column, Landsat 8/5 column).
+TABLE_BOUNDARY = (158.65, 146.3)
+DAY_LIT_ELEVATION = 5.0  # degrees, LTAP-8
+#: Landsat 7 mean local time of the descending node (hours) at dates between which it is interpolated.
+L7_MLT = (
+    (dt.date(1999, 5, 28), 10.0),
+    (dt.date(2017, 2, 7), 10.0),
+    (dt.date(2017, 8, 11), 10 + 14 / 60 + 58 / 3600),
+    (dt.date(2021, 12, 31), 9 + 22 / 60),
+    (dt.date(2022, 8, 23), 8.75),
+    (dt.date(2024, 1, 19), 8.0),
+)
+_MLT = {4: 9.75, 5: 9.75, 8: 10.0, 9: 10.0}
+
+
+def mean_local_time(satellite: int, days: np.ndarray) -> np.ndarray:
+    """Mean local time (hours) of a satellite's descending equator crossing on each day (days since 1970)."""
+    days = np.asarray(days, dtype=float)
+    if satellite != 7:
+        return np.full(days.shape, _MLT.get(satellite, 10.0))
+    xs = [(d - EPOCH).days for d, _ in L7_MLT]
+    return np.interp(days, xs, [h for _, h in L7_MLT])
+
+
+@functools.lru_cache(maxsize=1)
+def _equator_longitudes() -> np.ndarray:
+    """Longitude (deg, -180..180) of each path's equator crossing, indexed by path number."""
+    wrs = grid()
+    out = np.zeros(int(wrs.path.max()) + 1)
+    at_equator = wrs.row == 60
+    out[wrs.path[at_equator]] = _lon(wrs.corners[at_equator])
+    return out
+
+
+def _lon(corners: np.ndarray) -> np.ndarray:
+    """Antimeridian-safe mean longitude of (n, 4, 2) corners, in -180..180."""
+    lons = corners[..., 0]
+    lons = np.where(
+        (lons.max(axis=-1, keepdims=True) - lons.min(axis=-1, keepdims=True) > 180) & (lons < 0), lons + 360, lons
+    )
+    return (lons.mean(axis=-1) + 180) % 360 - 180
+
+
+def _sun_elevation(seconds: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Approximate solar elevation (deg) at UTC epoch ``seconds`` and lon/lat (declination and hour angle)."""
+    days = seconds / 86400.0
+    doy = (days - np.floor((days + 0.5) / 365.2425) * 365.2425) % 365.2425
+    declination = np.radians(-23.44) * np.cos(2 * np.pi * (doy + 10) / 365.2425)
+    hour = (seconds % 86400) / 3600.0 + lon / 15.0
+    angle = np.radians((hour - 12.0) * 15.0)
+    phi = np.radians(lat)
+    sin_el = np.sin(phi) * np.sin(declination) + np.cos(phi) * np.cos(declination) * np.cos(angle)
+    return np.degrees(np.arcsin(np.clip(sin_el, -1, 1)))
+
 
 def _mix(x: np.ndarray) -> np.ndarray:
     """splitmix64 finaliser: a fast, well-spread integer hash, vectorised."""
@@ -137,6 +226,7 @@ class Scenes:
     version: np.ndarray
     corners: np.ndarray  # (n, 4, 2), UL UR LR LL, longitudes may exceed 180 near the antimeridian
     cell: np.ndarray
+    centre: np.ndarray  # scene centre time, UTC seconds since 1970-01-01
 
     def __len__(self) -> int:
         return len(self.path)
@@ -213,8 +303,11 @@ def generate(
     batches = []
     for key in dataset.missions:
         mission = MISSIONS[key]
-        first = max(start_day, (mission.start - EPOCH).days)
-        last = min(end_day, (mission.end - EPOCH).days if mission.end else end_day)
+        mission_first = (mission.start - EPOCH).days
+        mission_last = (mission.end - EPOCH).days if mission.end else end_day
+        # one day of margin: the overpass time may move a pass to the neighbouring UTC date
+        first = max(start_day - 1, mission_first)
+        last = min(end_day + 1, mission_last)
         if first > last or not len(cells):
             continue
         day_in_cycle = wrs.cycle_day[wrs.path[cells], mission.cycle_column] - 1
@@ -224,19 +317,25 @@ def generate(
             continue
         cell = np.repeat(cells, count)
         within = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-        acquired = first + np.repeat(offset, count) + 16 * within
-        batches.append((mission, cell, acquired))
+        table_day = first + np.repeat(offset, count) + 16 * within
+        centre_time = _centre_times(mission, cell, table_day)
+        acquired = np.floor(centre_time / 86400).astype(int)
+        keep = (acquired >= max(start_day, mission_first)) & (acquired <= min(end_day, mission_last))
+        keep &= _acquired(centre_time, cell)
+        batches.append((mission, cell[keep], acquired[keep], centre_time[keep]))
     if not batches:
         return _empty(dataset)
-    mission_of = np.concatenate([np.full(len(c), i) for i, (_, c, _) in enumerate(batches)])
+    mission_of = np.concatenate([np.full(len(c), i) for i, (_, c, _, _) in enumerate(batches)])
     missions = [b[0] for b in batches]
     cell = np.concatenate([b[1] for b in batches])
     acquired = np.concatenate([b[2] for b in batches])
+    centre_time = np.concatenate([b[3] for b in batches])
     satellite = np.array([m.satellite for m in missions])[mission_of]
     if months:
         month = (acquired.astype("datetime64[D]").astype("datetime64[M]").astype(int) % 12) + 1
         keep = np.isin(month, list(months))
         cell, acquired, satellite, mission_of = cell[keep], acquired[keep], satellite[keep], mission_of[keep]
+        centre_time = centre_time[keep]
 
     seed = (satellite.astype(np.uint64) << np.uint64(56)) ^ (wrs.path[cell].astype(np.uint64) << np.uint64(40))
     seed = seed ^ (wrs.row[cell].astype(np.uint64) << np.uint64(28)) ^ acquired.astype(np.uint64)
@@ -300,10 +399,37 @@ def generate(
         version=version,
         corners=corners,
         cell=cell,
+        centre=centre_time,
     )
     scenes = scenes.take(np.flatnonzero(exists))
     order = np.lexsort((scenes.row, scenes.path, -scenes.satellite, -scenes.acquired))  # newest first, as USGS
     return scenes.take(order)
+
+
+def _centre_times(mission: Mission, cell: np.ndarray, table_day: np.ndarray) -> np.ndarray:
+    """Scene centre times (UTC epoch seconds) of passes the cycle table puts on ``table_day``.
+
+    The equator crossing at the mission's mean local time, whose UTC date may differ from the table's near
+    the day boundary.
+    """
+    lon_eq = _equator_longitudes()[grid().path[cell]]
+    boundary = TABLE_BOUNDARY[mission.cycle_column]
+    # seconds after the table day's 00:00 UTC in the table's own timing (its day boundary at ``boundary``) ...
+    nominal = ((boundary - lon_eq) * 240.0) % 86400.0
+    # ... moved by the mission's MLT: the boundary sits at BOUNDARY_AT_10 for 10:00, 15 degrees west per hour
+    shift = (BOUNDARY_AT_10 + 15.0 * (mean_local_time(mission.satellite, table_day) - 10.0) - boundary) * 240.0
+    seconds = nominal + shift
+    seed = (np.uint64(mission.satellite) << np.uint64(56)) ^ (cell.astype(np.uint64) << np.uint64(28))
+    jitter = 150.0 * _uniform(seed ^ table_day.astype(np.uint64), 77)
+    day = np.floor(seconds / 86400.0)
+    seconds = day * 86400.0 + np.clip(seconds - day * 86400.0 + jitter, 1.0, 86399.0)  # jitter keeps the date
+    return table_day * 86400.0 + seconds
+
+
+def _acquired(centre: np.ndarray, cell: np.ndarray) -> np.ndarray:
+    """Which passes are in the archive: those with the sun more than 5 degrees up at the scene centre."""
+    corners = grid().corners[cell]
+    return _sun_elevation(centre, _lon(corners), corners[..., 1].mean(axis=-1)) > DAY_LIT_ELEVATION
 
 
 def _empty(dataset: Dataset) -> Scenes:
@@ -326,6 +452,7 @@ def _empty(dataset: Dataset) -> Scenes:
         empty_int,
         np.zeros((0, 4, 2)),
         empty_int,
+        np.array([], float),
     )
 
 
@@ -363,12 +490,7 @@ def describe(display_id: str, today: dt.date) -> dict | None:
     if display_id not in ids:
         return None
     i = ids.index(display_id)
-    # scenes are imaged around 10:00-10:10 local solar time; the id's date is the UTC date, so the UTC time of
-    # day wraps instead of moving the scene to the neighbouring day
-    lon = float(scenes.corners[i][:, 0].mean())
-    seconds = int(_uniform(np.array([zlib_crc(display_id)], dtype=np.uint64), 99)[0] * 600)
-    utc_seconds = (10 * 3600 + seconds - ((lon + 180) % 360 - 180) * 240) % 86400
-    centre = dt.datetime.combine(acquired, dt.time(0), dt.timezone.utc) + dt.timedelta(seconds=utc_seconds)
+    centre = EPOCH_UTC + dt.timedelta(seconds=round(float(scenes.centre[i]), 3))
     return {
         "product_id": display_id,
         "entity_id": scenes.entity_ids()[i],

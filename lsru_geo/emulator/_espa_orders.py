@@ -23,7 +23,9 @@ The order is ``complete`` once every item is ``complete`` or ``unavailable`` (wh
 ``purge_days`` later: items ``purged``, dates and URLs blanked, files withdrawn. With ``plot_statistics`` an
 order-level item ``plot`` waits for every scene to finish, processes for one step and delivers
 ``<orderid>-statistics.tar.gz`` (a CSV of synthetic per-scene statistics per product; ESPA's also holds
-plots). Cancelling (only from ``ordered``) cancels queued, failed and finished items at once; items already
+plots). An order's ``projection``, ``resize``, ``resampling_method`` and ``image_extents`` are applied to every
+raster of its products (:mod:`._customise`), and the products' ``<id>.xml`` describes the new grid.
+Cancelling (only from ``ordered``) cancels queued, failed and finished items at once; items already
 ``tasked`` or ``processing`` finish first and are then cancelled without a product, as ESPA does.
 """
 
@@ -408,10 +410,16 @@ class Delivery:
 
     def _scene_builder(self, order: Order, spec, products: tuple[str, ...], when: dt.datetime) -> Callable[[], Path]:
         def build() -> Path:
+            from ._customise import customisation
             from ._products import build_espa_tarball
 
             return build_espa_tarball(
-                spec, list(products), self.out_dir(order), size=self.raster_size(), processed=when
+                spec,
+                list(products),
+                self.out_dir(order),
+                size=self.raster_size(),
+                processed=when,
+                customisation=customisation(order.product_opts),
             )
 
         return build

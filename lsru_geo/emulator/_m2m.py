@@ -559,6 +559,12 @@ def _field(fid: str, name: str, anchor: str, value: object) -> dict:
     return {"id": fid, "fieldName": name, "dictionaryLink": DICTIONARY + "\n#" + anchor, "value": value}
 
 
+def _start_time(centre: float) -> str:
+    """``Start Time`` (``YYYY:DDD:hh:mm:ss.sssssss``): the scene's imaging starts 12 s before its centre time."""
+    start = cat.EPOCH_UTC + dt.timedelta(seconds=centre - 12.0)
+    return f"{start:%Y:%j:%H:%M:%S}.{start.microsecond:06d}0"
+
+
 def _metadata(
     scenes: cat.Scenes, i: int, display_id: str, l1_id: str, entity_id: str, metadata_type: str | None
 ) -> list[dict]:
@@ -606,7 +612,7 @@ def _metadata(
             "5e83d1504a8b3da5",
             "Start Time",
             "start_time",
-            f"{day[:4]}:{int(_doy(day)):03d}:{10 + int(rng.integers(0, 8)):02d}:{int(rng.integers(0, 60)):02d}:{rng.uniform(0, 60):010.7f}",
+            _start_time(float(scenes.centre[i])),
         ),
         _field(
             "5e83d1507b29a7c8",

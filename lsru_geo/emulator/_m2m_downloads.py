@@ -1,16 +1,24 @@
-"""M2M downloads: ``download-options``, ``download-request`` and ``download-retrieve`` for Level-2 scenes.
+"""M2M downloads: ``download-options``, ``download-request`` and ``download-retrieve`` for Level-1 and Level-2 scenes.
 
-Each Level-2 scene offers the "Landsat Collection 2 Level-2 Product Bundle" (a plain ``.tar`` of USGS-named
-files, ``.TIF`` upper case, ``_MTL.json`` included) and, as secondary downloads with their own entity and
-product ids, every file of that bundle ("Landsat Collection 2 Level-2 Band File"). As on the real service,
-superseded bundle products are listed with ``available: false``, the secondary downloads are repeated under
-each product (clients de-duplicate), a secondary file must be requested with its own entity id (pairing it
-with the scene's entity id fails), bundles are prepared for ``m2m_prepare_seconds`` of emulated time before
-their URL is usable while band files are available at once, requests beyond the per-user limits answer
-``RATE_LIMIT_USER_DL``, and the default label is ``m2m_<requestId>_<YYYYMMDDhhmmss>``.
+Each scene offers its product bundle ("Landsat Collection 2 Level-1 Product Bundle" or "... Level-2 Product
+Bundle", a plain ``.tar`` of USGS-named files, ``.TIF`` upper case, MTL in txt/xml/json) and, as secondary
+downloads with their own entity and product ids, every file of that bundle ("Landsat Collection 2 Level-1
+Band File", entity ``L1_<product id>_<FILE>``, dataset ``landsat_band_files_c2_l1``; or the Level-2 ones). As
+on the real service, superseded bundle products are listed with ``available: false``, the secondary downloads
+are repeated under each product (clients de-duplicate), a secondary file must be requested with its own
+entity id (pairing it with the scene's entity id fails), bundles are prepared for ``m2m_prepare_seconds`` of
+emulated time before their URL is usable while band files are available at once, requests beyond the
+per-user limits answer ``RATE_LIMIT_USER_DL``, and the default label is ``m2m_<requestId>_<YYYYMMDDhhmmss>``.
 
-Choices where the contract is silent (each tested): Level-1 datasets list their products with
-``available: false`` (the emulator generates Level-2 products only); a label longer than 50 characters is
+For a deterministic share of scenes (``bundle_unavailable_share``, a hash of the product id) the current
+bundle is ``available: false`` while every individual file is available, as eodag users met on the real
+service (CS-SI/eodag issues about "product not available" bundles); requesting that bundle fails.
+
+Choices where the contract is silent (each tested): MSS (``landsat_mss_c2_l1``) lists its products with
+``available: false`` (the emulator draws no MSS rasters); the Level-1 bundle product ids are, per dataset, the
+first current/superseded pair of ``m2m-api.md`` 5.3 (``63231219fdd8c4e5`` is the superseded TM one, as the RM
+vignette shows it unavailable), the ETM+/TM "Tile Product Files" ids are made up; a request for an unavailable
+bundle is listed in ``failed`` with "Product not available"; a label longer than 50 characters is
 ``INPUT_PARAMETER_INVALID``; ``dataGroups`` and ``listId`` are not emulated (``INPUT_PARAMETER_INVALID``);
 ``download-retrieve`` keeps listing entries after they were downloaded.
 """
@@ -30,18 +38,40 @@ from ._files import FileHost
 BUNDLE = "Landsat Collection 2 Level-2 Product Bundle"
 BAND_FILE = "Landsat Collection 2 Level-2 Band File"
 BAND_FILES_DATASET = "5f85f041c828327a"  # landsat_band_files_c2_l2
-# current and superseded bundle product ids per Level-2 dataset (landsatxplore's DATA_PRODUCTS)
+#: level -> (bundle product name, band-file product name, band-file dataset id, product code, file group)
+LEVELS = {
+    1: (
+        "Landsat Collection 2 Level-1 Product Bundle",
+        "Landsat Collection 2 Level-1 Band File",
+        "5e81ff5f86d11d08",
+        "D687",
+        "ls_c2l1_all",
+    ),
+    2: (BUNDLE, BAND_FILE, BAND_FILES_DATASET, "D688", "ls_c2l2_all"),
+}
+# current and superseded bundle product ids per dataset (landsatxplore's DATA_PRODUCTS, m2m-api.md 5.3)
 BUNDLE_IDS = {
     "landsat_ot_c2_l2": ("632210d4770592cf", "5e83d14fec7cae84"),
     "landsat_etm_c2_l2": ("632311068b0935a8", "5e83d12aed0efa58"),
     "landsat_tm_c2_l2": ("632312ba6c0988ef", "5e83d11933473426"),
+    "landsat_ot_c2_l1": ("5e81f14ff4f9941c", "632211e26883b1f7"),
+    "landsat_etm_c2_l1": ("5e83d0d0d2aaa488", "5e83d0d08fec8a66"),
+    "landsat_tm_c2_l1": ("5e83d0a0f94d7d8d", "63231219fdd8c4e5"),
 }
 BAND_PRODUCT_IDS = {
     "landsat_ot_c2_l2": "5e83d14f567d0086",
     "landsat_etm_c2_l2": "5e83d12b3a5f3a1d",
     "landsat_tm_c2_l2": "5e83d119a5d0a4c6",
+    "landsat_ot_c2_l1": "73ceb05468b7e8c2",  # the docs' download-options sample
+    "landsat_etm_c2_l1": "73ceb0548f3d2e61",
+    "landsat_tm_c2_l1": "73ceb0546e5c1f0a",
 }
 LABEL_LIMIT = 50
+
+
+def bundle_unavailable(display_id: str, share: float) -> bool:
+    """Tell whether a scene's bundle is listed ``available: false`` (a stable draw from the product id)."""
+    return zlib.crc32(f"bundle|{display_id}".encode()) / 2**32 < share
 
 
 class DdsHost(FileHost):
@@ -50,6 +80,10 @@ class DdsHost(FileHost):
     """
 
     PREFIX = "/download/"
+
+
+class Withheld(Exception):
+    """A request for a bundle that download-options lists as unavailable."""
 
 
 class DownloadFailure(Exception):
@@ -90,8 +124,8 @@ def _secondary_id(entity_id: str) -> str:
 
 
 def _band_entity(display_id: str, suffix: str) -> str:
-    """Entity id of one bundle file, in the real form ``L1_LC09_L1TP_..._02_T1_ANG_TXT`` (here with ``L2_``)."""
-    return f"L2_{display_id}_{suffix.replace('.', '_').upper()}"
+    """Entity id of one bundle file, in the real form ``L1_LC09_L1TP_..._02_T1_ANG_TXT`` (``L2_`` for Level-2)."""
+    return f"L{display_id[6]}_{display_id}_{suffix.replace('.', '_').upper()}"
 
 
 class Downloads:
@@ -130,10 +164,11 @@ class Downloads:
         """Options of ``(entity_id, display_id)`` scenes of ``dataset``."""
         from ._products import usgs_bundle_members
 
+        bundle_name, band_name, band_dataset, code, group = LEVELS[dataset.level]
+        served = dataset.alias in BUNDLE_IDS
         answer = []
         for entity_id, display_id in scenes:
-            level2 = dataset.alias in BUNDLE_IDS
-            spec = self._spec(display_id) if level2 else None
+            spec = self._spec(display_id) if served else None
             secondary = []
             if spec is not None:
                 for order, suffix in enumerate(usgs_bundle_members(spec)):
@@ -144,15 +179,15 @@ class Downloads:
                             "downloadName": suffix,
                             "displayId": f"{display_id}_{suffix}",
                             "entityId": band_entity,
-                            "datasetId": BAND_FILES_DATASET,
+                            "datasetId": band_dataset,
                             "available": True,
                             "filesize": self._band_file(display_id, suffix).stat().st_size,
-                            "productName": BAND_FILE,
-                            "productCode": "D688",
+                            "productName": band_name,
+                            "productCode": code,
                             "bulkAvailable": True,
                             "downloadSystem": "dds",
                             "secondaryDownloads": [],
-                            "fileGroups": ["ls_c2l2_all"],
+                            "fileGroups": [group],
                             "displayOrder": order,
                         }
                     )
@@ -164,15 +199,16 @@ class Downloads:
                 "bulkAvailable": True,
                 "secondaryDownloads": secondary if include_secondary else [],
             }
+            available = spec is not None and not self._withheld(display_id)
             answer.append(
                 {
                     "id": current,
                     "downloadName": None,
                     **common,
-                    "available": spec is not None,
-                    "filesize": self._bundle(display_id).stat().st_size if spec is not None else 0,
-                    "productName": BUNDLE if level2 else "Landsat Collection 2 Level-1 Product Bundle",
-                    "productCode": "D688" if level2 else "D687",
+                    "available": available,
+                    "filesize": self._bundle(display_id).stat().st_size if available else 0,
+                    "productName": bundle_name,
+                    "productCode": code,
                     "downloadSystem": "dds",
                 }
             )
@@ -183,25 +219,28 @@ class Downloads:
                     **common,
                     "available": False,
                     "filesize": 0,
-                    "productName": BUNDLE if level2 else "Landsat Collection 2 Level-1 Product Bundle",
-                    "productCode": "D688" if level2 else "D687",
+                    "productName": bundle_name,
+                    "productCode": code,
                     "downloadSystem": "dds",
                 }
             )
-            if level2:
+            if served:
                 answer.append(
                     {
                         "id": BAND_PRODUCT_IDS[dataset.alias],
-                        "downloadName": "C2L2 Tile Product Files",
+                        "downloadName": f"C2L{dataset.level} Tile Product Files",
                         **common,
                         "available": spec is not None,
                         "filesize": 0,
-                        "productName": BAND_FILE,
-                        "productCode": "D688",
+                        "productName": band_name,
+                        "productCode": code,
                         "downloadSystem": "folder",
                     }
                 )
         return answer
+
+    def _withheld(self, display_id: str) -> bool:
+        return bundle_unavailable(display_id, self.emulator.options.bundle_unavailable_share)
 
     # -- download-request -----------------------------------------------------------------------------
     def request(self, payload: dict, username: str, contact_id: int, request_id: int, lookup) -> dict:
@@ -237,7 +276,17 @@ class Downloads:
                 label = str(item.get("label") or default_label) if not payload.get("label") else default_label
                 if len(label) > LABEL_LIMIT:
                     raise DownloadFailure("INPUT_PARAMETER_INVALID", f"label must be at most {LABEL_LIMIT} characters")
-                resolved = self._resolve(str(item.get("entityId", "")), str(item.get("productId", "")), lookup)
+                try:
+                    resolved = self._resolve(str(item.get("entityId", "")), str(item.get("productId", "")), lookup)
+                except Withheld:
+                    failed.append(
+                        {
+                            "entityId": item.get("entityId"),
+                            "productId": item.get("productId"),
+                            "errorMessage": "Product not available",
+                        }
+                    )
+                    continue
                 if resolved is None:
                     invalid += 1
                     failed.append(
@@ -300,18 +349,21 @@ class Downloads:
         """What a (entityId, productId) pair downloads, or None when the pair is not a product."""
         for alias, (current, _) in BUNDLE_IDS.items():
             if product_id == current:
-                scenes = lookup(cat.DATASETS[alias], entity_id, "entityId")
+                dataset = cat.DATASETS[alias]
+                scenes = lookup(dataset, entity_id, "entityId")
                 if not len(scenes):
                     return None
                 display_id = scenes.display_ids()[0]
+                if self._withheld(display_id):
+                    raise Withheld
                 return (
                     display_id,
-                    BUNDLE,
-                    cat.DATASETS[alias].dataset_id,
-                    lambda: self._bundle(display_id),
+                    LEVELS[dataset.level][0],
+                    dataset.dataset_id,
+                    lambda display_id=display_id: self._bundle(display_id),
                     self.emulator.options.m2m_prepare_seconds,
                 )
-        if entity_id.startswith("L2_") and product_id == _secondary_id(entity_id):
+        if entity_id[:3] in ("L1_", "L2_") and product_id == _secondary_id(entity_id):
             from ._products import usgs_bundle_members
 
             display_id = entity_id[3:43]  # product ids are 40 characters: L2_<product id>_<SUFFIX_EXT>
@@ -323,7 +375,8 @@ class Downloads:
             )
             if suffix is None:
                 return None
-            return display_id, BAND_FILE, BAND_FILES_DATASET, lambda: self._band_file(display_id, suffix), 0.0
+            _, band_name, band_dataset, _, _ = LEVELS[int(entity_id[1])]
+            return display_id, band_name, band_dataset, lambda: self._band_file(display_id, suffix), 0.0
         return None
 
     def _remaining(self, username: str, now: float) -> list[dict]:
@@ -363,9 +416,11 @@ class Downloads:
                 "downloadId": d.download_id,
                 "statusCode": "A" if ready else "P",
                 "statusText": "Available" if ready else "Preparing",
-                "productCode": "D688",
+                "productCode": "D687" if "Level-1" in d.product_name else "D688",
                 "productName": d.product_name,
-                "collectionName": "Landsat Collection 2 Level-2",
+                "collectionName": "Landsat Collection 2 Level-1"
+                if "Level-1" in d.product_name
+                else "Landsat Collection 2 Level-2",
             }
             (available if ready else requested).append(entry)
         return {"available": available, "requested": requested, "eulas": [], "queueSize": len(mine)}

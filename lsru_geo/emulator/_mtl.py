@@ -15,6 +15,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from pyproj import Transformer
 
+from ._customise import RESAMPLE_NAMES, corner_centres
 from ._raster import (
     BANDS,
     SR_OFFSET,
@@ -365,7 +366,8 @@ def to_json(groups: list[Group]) -> str:
 
 def mtl_files(content: SceneContent, entity_id: str) -> dict[str, str]:
     """``{"MTL.txt": ..., "MTL.xml": ..., "MTL.json": ...}`` of one scene."""
-    groups = mtl_groups(content, entity_id)
+    level1 = content.level.startswith("L1")
+    groups = level1_mtl_groups(content, entity_id) if level1 else mtl_groups(content, entity_id)
     return {
         "MTL.txt": to_odl(groups),
         "MTL.xml": to_xml(groups, pad_wrs=not content.sensor.is_oli),
@@ -434,7 +436,41 @@ def _espa_product(suffix: str) -> str:
     return "spectral_indices"
 
 
-def espa_xml(content: SceneContent, suffixes: list[str], processed: dt.datetime) -> str:
+#: ESPA XML ``projection`` attribute per ordered projection name.
+_ESPA_PROJECTION = {"utm": "UTM", "lonlat": "GEO", "aea": "AEA", "ps": "PS", "sinu": "SIN"}
+
+
+def _projection_lines(target) -> list[str]:
+    """``<projection_information>`` of a customised grid: corners and the projection's parameters."""
+    corners = corner_centres(target)
+    name = target.projection
+    datum = str(target.crs.to_dict().get("datum", "WGS84")) if name == "aea" else "WGS84"
+    out = [
+        f'        <projection_information projection="{_ESPA_PROJECTION[name]}" datum="{datum}" '
+        f'units="{target.units}">',
+        f'            <corner_point location="UL" x="{corners["UL"][0]:.6f}" y="{corners["UL"][1]:.6f}"/>',
+        f'            <corner_point location="LR" x="{corners["LR"][0]:.6f}" y="{corners["LR"][1]:.6f}"/>',
+        "            <grid_origin>CENTER</grid_origin>",
+    ]
+    if name == "utm":
+        south = target.crs.to_epsg() // 100 == 327
+        zone = -target.zone if south else target.zone  # ESPA writes southern zones as negative codes
+        out += [
+            "            <utm_proj_params>",
+            f"                <zone_code>{zone}</zone_code>",
+            "            </utm_proj_params>",
+        ]
+    elif name != "lonlat":
+        tag = {"aea": "albers_proj_params", "ps": "ps_proj_params", "sinu": "sin_proj_params"}[name]
+        params = target.crs.to_dict()
+        out.append(f"            <{tag}>")
+        out += [f"                <{k}>{escape(str(v))}</{k}>" for k, v in params.items() if k not in ("no_defs",)]
+        out.append(f"            </{tag}>")
+    out.append("        </projection_information>")
+    return out
+
+
+def espa_xml(content: SceneContent, suffixes: list[str], processed: dt.datetime, target=None) -> str:
     """ESPA internal metadata ``<product_id>.xml`` (schema v2.0) with one ``<band>`` per raster.
 
     Parameters
@@ -445,11 +481,31 @@ def espa_xml(content: SceneContent, suffixes: list[str], processed: dt.datetime)
         Raster suffixes in the tarball, in order.
     processed : datetime.datetime
         ESPA processing time (each band's ``production_date``).
+    target : ._customise.Target, optional
+        The grid of a customised order: corners, projection, band sizes, pixel sizes and resampling describe
+        it instead of the native grid, as ESPA rewrites its XML after warping.
     """
     pid, g, acquired = content.product_id, content.grid, _utc(content.acquired)
-    corners = product_corners(content)
+    corners = corner_centres(target) if target is not None else product_corners(content)
     lons = [c[3] for c in corners.values()]
     lats = [c[2] for c in corners.values()]
+    if target is None:
+        projection_lines = [
+            '        <projection_information projection="UTM" datum="WGS84" units="meters">',
+            f'            <corner_point location="UL" x="{corners["UL"][0]:.6f}" y="{corners["UL"][1]:.6f}"/>',
+            f'            <corner_point location="LR" x="{corners["LR"][0]:.6f}" y="{corners["LR"][1]:.6f}"/>',
+            "            <grid_origin>CENTER</grid_origin>",
+            "            <utm_proj_params>",
+            f"                <zone_code>{g.zone}</zone_code>",
+            "            </utm_proj_params>",
+            "        </projection_information>",
+        ]
+        lines, samples, pixel, units, resample = g.height, g.width, g.res, "meters", "none"
+    else:
+        projection_lines = _projection_lines(target)
+        lines, samples, pixel, units = target.height, target.width, target.res, target.units
+        resample = RESAMPLE_NAMES[target.resampling]
+    qa_resample = "none" if target is None else RESAMPLE_NAMES["nn"]  # bit fields are never interpolated
     when = _utc(processed).strftime("%Y-%m-%dT%H:%M:%SZ")
     instrument = "OLI_TIRS" if content.sensor.is_oli else content.sensor.sensor_id
     out = [
@@ -478,14 +534,7 @@ def espa_xml(content: SceneContent, suffixes: list[str], processed: dt.datetime)
         f"            <north>{max(lats):.6f}</north>",
         f"            <south>{min(lats):.6f}</south>",
         "        </bounding_coordinates>",
-        '        <projection_information projection="UTM" datum="WGS84" units="meters">',
-        f'            <corner_point location="UL" x="{corners["UL"][0]:.6f}" y="{corners["UL"][1]:.6f}"/>',
-        f'            <corner_point location="LR" x="{corners["LR"][0]:.6f}" y="{corners["LR"][1]:.6f}"/>',
-        "            <grid_origin>CENTER</grid_origin>",
-        "            <utm_proj_params>",
-        f"                <zone_code>{g.zone}</zone_code>",
-        "            </utm_proj_params>",
-        "        </projection_information>",
+        *projection_lines,
         "        <orientation_angle>0.000000</orientation_angle>",
         "    </global_metadata>",
         "    <bands>",
@@ -500,8 +549,8 @@ def espa_xml(content: SceneContent, suffixes: list[str], processed: dt.datetime)
             "name": suffix.lower(),
             "category": info.category,
             "data_type": info.dtype.upper(),
-            "nlines": str(g.height),
-            "nsamps": str(g.width),
+            "nlines": str(lines),
+            "nsamps": str(samples),
         }
         if info.nodata is not None:
             attrs["fill_value"] = str(info.nodata)
@@ -513,8 +562,8 @@ def espa_xml(content: SceneContent, suffixes: list[str], processed: dt.datetime)
             f"            <short_name>{pid[:4]}{suffix.replace('_', '')}</short_name>",
             f"            <long_name>{escape(info.long_name)}</long_name>",
             f"            <file_name>{pid}_{suffix}.tif</file_name>",
-            f'            <pixel_size x="{g.res:g}" y="{g.res:g}" units="meters"/>',
-            "            <resample_method>none</resample_method>",
+            f'            <pixel_size x="{pixel:.10g}" y="{pixel:.10g}" units="{units}"/>',
+            f"            <resample_method>{resample if info.scale is not None else qa_resample}</resample_method>",
             f"            <data_units>{escape(info.units)}</data_units>",
         ]
         if info.valid_range:
@@ -526,3 +575,125 @@ def espa_xml(content: SceneContent, suffixes: list[str], processed: dt.datetime)
         ]
     out += ["    </bands>", "</espa_metadata>"]
     return "\n".join(out) + "\n"
+
+
+def level1_mtl_groups(content: SceneContent, entity_id: str) -> list[Group]:
+    """Build the MTL of a Level-1 product (``content.product_id`` is the L1 id) as ordered groups.
+
+    The group and field names are Collection 2 Level-1's: ``PRODUCT_CONTENTS`` (``PROCESSING_LEVEL``,
+    ``FILE_NAME_BAND_n``), ``IMAGE_ATTRIBUTES`` (``SUN_ELEVATION`` ...), ``PROJECTION_ATTRIBUTES``,
+    ``LEVEL1_PROCESSING_RECORD``, ``LEVEL1_MIN_MAX_RADIANCE``/``_REFLECTANCE``/``_PIXEL_VALUE``,
+    ``LEVEL1_RADIOMETRIC_RESCALING`` (``RADIANCE_MULT/ADD_BAND_n``, ``REFLECTANCE_MULT/ADD_BAND_n``),
+    ``LEVEL1_THERMAL_CONSTANTS`` (``K1/K2_CONSTANT_BAND_n``) and ``LEVEL1_PROJECTION_PARAMETERS``.
+    """
+    from . import _level1 as l1
+
+    pid, g = content.product_id, content.grid
+    code, level, tier = pid[:4], pid[5:9], pid[38:40]
+    base = dict(mtl_groups(content, entity_id))
+    numbers = l1.bands(code)
+    contents = [
+        ("ORIGIN", _ORIGIN),
+        ("DIGITAL_OBJECT_IDENTIFIER", f"https://doi.org/10.5066/{_DOI[code][1]}"),
+        ("LANDSAT_PRODUCT_ID", pid),
+        ("PROCESSING_LEVEL", level),
+        ("COLLECTION_NUMBER", Bare(pid[35:37])),
+        ("COLLECTION_CATEGORY", tier),
+        ("OUTPUT_FORMAT", "GEOTIFF"),
+        *((f"FILE_NAME_BAND_{b}", f"{pid}_B{b}.TIF") for b in numbers),
+        ("FILE_NAME_QUALITY_L1_PIXEL", f"{pid}_QA_PIXEL.TIF"),
+        ("FILE_NAME_QUALITY_L1_RADIOMETRIC_SATURATION", f"{pid}_QA_RADSAT.TIF"),
+        ("FILE_NAME_ANGLE_COEFFICIENT", f"{pid}_ANG.txt"),
+        ("FILE_NAME_METADATA_ODL", f"{pid}_MTL.txt"),
+        ("FILE_NAME_METADATA_XML", f"{pid}_MTL.xml"),
+        *((f"DATA_TYPE_BAND_{b}", l1.band_info(code, b).dtype.upper()) for b in numbers),
+        ("DATA_TYPE_QUALITY_L1_PIXEL", "UINT16"),
+        ("DATA_TYPE_QUALITY_L1_RADIOMETRIC_SATURATION", "UINT16"),
+    ]
+    corners = product_corners(content)
+    pan = "8" in numbers
+    projection = [
+        ("MAP_PROJECTION", "UTM"),
+        ("DATUM", "WGS84"),
+        ("ELLIPSOID", "WGS84"),
+        ("UTM_ZONE", Bare(str(g.zone))),
+    ]
+    projection += [("GRID_CELL_SIZE_PANCHROMATIC", _f(g.res / 2, 2))] if pan else []
+    projection += [("GRID_CELL_SIZE_REFLECTIVE", _f(g.res, 2)), ("GRID_CELL_SIZE_THERMAL", _f(g.res, 2))]
+    if pan:
+        projection += [
+            ("PANCHROMATIC_LINES", Bare(str(2 * g.height))),
+            ("PANCHROMATIC_SAMPLES", Bare(str(2 * g.width))),
+        ]
+    projection += [
+        ("REFLECTIVE_LINES", Bare(str(g.height))),
+        ("REFLECTIVE_SAMPLES", Bare(str(g.width))),
+        ("THERMAL_LINES", Bare(str(g.height))),
+        ("THERMAL_SAMPLES", Bare(str(g.width))),
+        ("ORIENTATION", "NORTH_UP"),
+    ]
+    for name in ("UL", "UR", "LL", "LR"):
+        projection += [
+            (f"CORNER_{name}_LAT_PRODUCT", _f(corners[name][2], 5)),
+            (f"CORNER_{name}_LON_PRODUCT", _f(corners[name][3], 5)),
+        ]
+    for name in ("UL", "UR", "LL", "LR"):
+        projection += [
+            (f"CORNER_{name}_PROJECTION_X_PRODUCT", _f(corners[name][0], 3)),
+            (f"CORNER_{name}_PROJECTION_Y_PRODUCT", _f(corners[name][1], 3)),
+        ]
+    record = [
+        (k, v) for k, v in base["LEVEL1_PROCESSING_RECORD"] if not k.startswith("FILE_NAME_") or k == "FILE_NAME_CPF"
+    ]
+    record = [
+        (
+            k,
+            pid
+            if k == "LANDSAT_PRODUCT_ID"
+            else level
+            if k == "PROCESSING_LEVEL"
+            else "L1"
+            if k == "REQUEST_ID"
+            else v,
+        )
+        for k, v in record
+    ]
+    scales = {b: l1.rescaling(code, b, content.acquired) for b in numbers}
+    radiance_range, reflectance_range, pixel_range, rescale = [], [], [], []
+    for b, s in scales.items():
+        low, high = s.qcal
+        radiance_range += [
+            (f"RADIANCE_MAXIMUM_BAND_{b}", _f(s.radiance[0] * high + s.radiance[1], 5)),
+            (f"RADIANCE_MINIMUM_BAND_{b}", _f(s.radiance[0] * low + s.radiance[1], 5)),
+        ]
+        if s.reflectance is not None:
+            reflectance_range += [
+                (f"REFLECTANCE_MAXIMUM_BAND_{b}", _f(s.reflectance[0] * high + s.reflectance[1], 6)),
+                (f"REFLECTANCE_MINIMUM_BAND_{b}", _f(s.reflectance[0] * low + s.reflectance[1], 6)),
+            ]
+        pixel_range += [(f"QUANTIZE_CAL_MAX_BAND_{b}", Bare(str(high))), (f"QUANTIZE_CAL_MIN_BAND_{b}", Bare(str(low)))]
+    rescale += [(f"RADIANCE_MULT_BAND_{b}", Bare(f"{s.radiance[0]:.4E}")) for b, s in scales.items()]
+    rescale += [(f"RADIANCE_ADD_BAND_{b}", Bare(f"{s.radiance[1]:.5f}")) for b, s in scales.items()]
+    rescale += [
+        (f"REFLECTANCE_MULT_BAND_{b}", Bare(f"{s.reflectance[0]:.4E}")) for b, s in scales.items() if s.reflectance
+    ]
+    rescale += [
+        (f"REFLECTANCE_ADD_BAND_{b}", Bare(f"{s.reflectance[1]:.6f}")) for b, s in scales.items() if s.reflectance
+    ]
+    thermal = [
+        (f"K{i}_CONSTANT_BAND_{b}", _f(k, 4))
+        for b, (k1, k2) in l1.THERMAL_K[code].items()
+        for i, k in ((1, k1), (2, k2))
+    ]
+    return [
+        ("PRODUCT_CONTENTS", contents),
+        ("IMAGE_ATTRIBUTES", base["IMAGE_ATTRIBUTES"]),
+        ("PROJECTION_ATTRIBUTES", projection),
+        ("LEVEL1_PROCESSING_RECORD", record),
+        ("LEVEL1_MIN_MAX_RADIANCE", radiance_range),
+        ("LEVEL1_MIN_MAX_REFLECTANCE", reflectance_range),
+        ("LEVEL1_MIN_MAX_PIXEL_VALUE", pixel_range),
+        ("LEVEL1_RADIOMETRIC_RESCALING", rescale),
+        ("LEVEL1_THERMAL_CONSTANTS", thermal),
+        ("LEVEL1_PROJECTION_PARAMETERS", base["LEVEL1_PROJECTION_PARAMETERS"]),
+    ]

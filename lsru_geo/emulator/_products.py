@@ -1,4 +1,4 @@
-"""Product files served by the emulator: ESPA tarballs and USGS Collection 2 Level-2 bundles.
+"""Product files served by the emulator: ESPA tarballs and USGS Collection 2 Level-1 and Level-2 bundles.
 
 Everything is generated on first request, cached on disk and reproducible byte for byte. The emulator
 imports nothing from the rest of ``lsru_geo``, so it cannot share the client's bugs.
@@ -11,10 +11,12 @@ API
     ``"LC080330322023051702T1-SC20231226221722"`` (espa-api.md 4.1), without extension.
 ``espa_member_names(spec, products) -> list[str]``
     Members of the ESPA tarball for an order's product codes, sorted.
-``build_espa_tarball(spec, products, out_dir, size=256, processed=None) -> Path``
-    Writes ``<name>.tar.gz`` and ``<name>.md5`` into ``out_dir``; returns the tarball.
+``build_espa_tarball(spec, products, out_dir, size=256, processed=None, customisation=None) -> Path``
+    Writes ``<name>.tar.gz`` and ``<name>.md5`` into ``out_dir``; returns the tarball. A customisation
+    (an order's projection, resize, resampling and extents) warps every raster (:mod:`._customise`).
 ``usgs_bundle_members(spec) -> list[str]``
-    File suffixes of the USGS bundle (``"SR_B1.TIF"``, ..., ``"MTL.json"``, ``"ANG.txt"``).
+    File suffixes of the USGS bundle (``"SR_B1.TIF"``, ..., ``"MTL.json"``, ``"ANG.txt"``; ``"B1.TIF"`` ...
+    for a Level-1 spec, see :mod:`._level1`).
 ``build_usgs_bundle(spec, out_dir, size=256) -> Path``
     Writes ``<product_id>.tar`` (plain tar, as USGS serves it).
 ``build_usgs_band_file(spec, suffix, out_dir, size=256) -> Path``
@@ -56,6 +58,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import _level1 as level1
+from ._customise import Target, target_grid, warp
 from ._mtl import ang_text, espa_xml, mtl_files
 from ._raster import BANDS, SENSORS, SceneContent, geotiff_bytes
 
@@ -71,7 +75,7 @@ GENERATOR_VERSION = 1
 GZIP_LEVEL = 1
 
 PRODUCT_ID_RE = re.compile(
-    r"^(?P<sensor>LT04|LT05|LE07|LC08|LC09)_(?P<level>L2SP|L2SR)_(?P<path>\d{3})(?P<row>\d{3})_"
+    r"^(?P<sensor>LT04|LT05|LE07|LC08|LC09)_(?P<level>L2SP|L2SR|L1TP|L1GT|L1GS)_(?P<path>\d{3})(?P<row>\d{3})_"
     r"(?P<acquired>\d{8})_(?P<processed>\d{8})_(?P<collection>\d{2})_(?P<tier>RT|T1|T2)$"
 )
 ENTITY_ID_RE = re.compile(r"^L[A-Z]\d{14}[A-Z]{3}\d{2}$")
@@ -97,8 +101,8 @@ class SceneSpec:
     Parameters
     ----------
     product_id : str
-        40-character C2 L2 id, e.g. ``"LC08_L2SP_033032_20230517_20230524_02_T1"`` (LC08, LC09, LE07,
-        LT05, LT04; L2SP or L2SR).
+        40-character C2 id, e.g. ``"LC08_L2SP_033032_20230517_20230524_02_T1"`` (LC08, LC09, LE07,
+        LT05, LT04; L2SP or L2SR, or a Level-1 L1TP, L1GT or L1GS, which only USGS bundles are built of).
     corners : sequence of (lon, lat)
         Footprint corners UL, UR, LR, LL in EPSG:4326 (stored as a tuple of float pairs).
     acquired : datetime.datetime
@@ -123,7 +127,7 @@ class SceneSpec:
     def __post_init__(self) -> None:
         match = PRODUCT_ID_RE.match(self.product_id)
         if not match:
-            raise ValueError(f"not a Collection 2 Level-2 product id: {self.product_id!r}")
+            raise ValueError(f"not a Collection 2 Level-1 or Level-2 product id of Landsat 4-9: {self.product_id!r}")
         corners = tuple((float(lon), float(lat)) for lon, lat in self.corners)
         if len(corners) != 4 or not all(math.isfinite(v) for c in corners for v in c):
             raise ValueError(f"corners must be 4 finite (lon, lat) pairs UL, UR, LR, LL, got {self.corners!r}")
@@ -147,7 +151,7 @@ class SceneSpec:
 
     @property
     def level(self) -> str:
-        """``"L2SP"`` (reflectance and temperature) or ``"L2SR"`` (reflectance only)."""
+        """``"L2SP"`` (reflectance and temperature), ``"L2SR"`` (reflectance only) or a Level-1 level."""
         return self.product_id[5:9]
 
     def to_key(self) -> dict:
@@ -204,6 +208,8 @@ def espa_raster_suffixes(spec: SceneSpec, products: Iterable[str]) -> list[str]:
     ValueError
         For an unknown product code, no product, or ``et`` on an ``L2SR`` (no temperature) input.
     """
+    if spec.level.startswith("L1"):
+        raise ValueError(f"the emulated ESPA processes Level-2 inputs only, not {spec.product_id}")
     products = [p.lower() for p in products]
     unknown = sorted(set(products) - ESPA_PRODUCTS)
     if unknown:
@@ -230,8 +236,14 @@ def espa_member_names(spec: SceneSpec, products: Iterable[str]) -> list[str]:
 
 
 def usgs_bundle_members(spec: SceneSpec) -> list[str]:
-    """Suffixes of a USGS Level-2 bundle's files, MTL order: rasters (``.TIF``), then ANG and MTL files."""
-    rasters = [f"{s}.TIF" for s in SENSORS[spec.sensor].level2_suffixes(spec.level)]
+    """Suffixes of a USGS bundle's files, MTL order: rasters (``.TIF``), then ANG and MTL files.
+
+    Level-1 bundles hold ``B1.TIF`` ... (see :mod:`._level1`), ``QA_PIXEL.TIF`` and ``QA_RADSAT.TIF``.
+    """
+    if spec.level.startswith("L1"):
+        rasters = [f"{s}.TIF" for s in level1.raster_suffixes(spec.sensor)]
+    else:
+        rasters = [f"{s}.TIF" for s in SENSORS[spec.sensor].level2_suffixes(spec.level)]
     return [*rasters, "ANG.txt", "MTL.txt", "MTL.xml", "MTL.json"]
 
 
@@ -246,6 +258,7 @@ def build_espa_tarball(
     out_dir: str | os.PathLike[str],
     size: int = 256,
     processed: dt.datetime | None = None,
+    customisation: dict | None = None,
 ) -> Path:
     """Build (or reuse) the ESPA tarball of one scene and its ``.md5``.
 
@@ -262,6 +275,10 @@ def build_espa_tarball(
     processed : datetime.datetime, optional
         ESPA processing time, used in the name (``-SC<time>``) and as the members' mtime; defaults to
         :func:`default_processed`.
+    customisation : dict, optional
+        The order's ``projection``, ``image_extents``, ``resize`` and ``resampling_method``
+        (:func:`._customise.customisation`): every raster is warped onto the ordered grid and ``<id>.xml``
+        describes it; the MTL and ANG stay USGS's.
 
     Returns
     -------
@@ -281,22 +298,25 @@ def build_espa_tarball(
         "processed": processed.isoformat(),
         "version": GENERATOR_VERSION,
     }
+    if customisation:
+        key["customisation"] = customisation
     out = Path(out_dir)
 
     def produce(tmp: Path) -> None:
         content = scene_content(spec, size)
+        target = target_grid(customisation, content.grid) if customisation else None
         usgs = _texts(spec, content)  # ESPA passes USGS's MTL and ANG through unchanged
         pid = spec.product_id
         texts = {
             f"{pid}_MTL.txt": usgs["MTL.txt"],
             f"{pid}_MTL.xml": usgs["MTL.xml"],
             f"{pid}_ANG.txt": usgs["ANG.txt"],
-            f"{pid}.xml": espa_xml(content, suffixes, processed),
+            f"{pid}.xml": espa_xml(content, suffixes, processed, target),
         }
         _write_tar(
             tmp,
             members,
-            _payloads(content, texts, f"{pid}_", ".tif", members),
+            _payloads(content, texts, f"{pid}_", ".tif", members, target),
             mtime=int(processed.timestamp()),
             gz=True,
         )
@@ -308,7 +328,7 @@ def build_espa_tarball(
 
 
 def build_usgs_bundle(spec: SceneSpec, out_dir: str | os.PathLike[str], size: int = 256) -> Path:
-    """Build (or reuse) the USGS Level-2 bundle ``<product_id>.tar`` (plain tar, flat, ``.TIF`` rasters).
+    """Build (or reuse) the USGS bundle ``<product_id>.tar`` (plain tar, flat, ``.TIF`` rasters).
 
     Parameters
     ----------
@@ -369,8 +389,7 @@ def build_usgs_band_file(spec: SceneSpec, suffix: str, out_dir: str | os.PathLik
     def produce(tmp: Path) -> None:
         content = scene_content(spec, size)
         if suffix.endswith(".TIF"):
-            band = suffix[:-4]
-            data = geotiff_bytes(content.array(band), content.grid, BANDS[band])
+            data = _raster_bytes(content, suffix[:-4])
         else:
             data = _texts(spec, content)[suffix].encode()
         tmp.write_bytes(data)
@@ -396,15 +415,30 @@ def _texts(spec: SceneSpec, content: SceneContent) -> dict[str, str]:
     return {**mtl_files(content, spec.entity_id), "ANG.txt": ang_text(content, spec.entity_id)}
 
 
+def _raster_bytes(content: SceneContent, suffix: str) -> bytes:
+    """One raster of a product as GeoTIFF bytes, Level-1 (DN bands, pan at half the pixel size) or Level-2."""
+    if content.level.startswith("L1"):
+        array, grid = level1.raster(content, suffix)
+        return geotiff_bytes(array, grid, level1.info(content.product_id[:4], suffix))
+    return geotiff_bytes(content.array(suffix), content.grid, BANDS[suffix])
+
+
 def _usgs_mtime(spec: SceneSpec) -> int:
     """Bundle member mtime: the Level-2 processing date of the product id, 00:00 UTC."""
     return int(dt.datetime.strptime(spec.product_id[26:34], "%Y%m%d").replace(tzinfo=dt.timezone.utc).timestamp())
 
 
 def _payloads(
-    content: SceneContent, texts: dict[str, str], prefix: str, ext: str, members: Sequence[str]
+    content: SceneContent,
+    texts: dict[str, str],
+    prefix: str,
+    ext: str,
+    members: Sequence[str],
+    target: Target | None = None,
 ) -> Callable[[str], bytes]:
     """Member name -> bytes: texts as UTF-8, rasters encoded on demand and then dropped from memory.
+
+    With a ``target`` grid every raster is warped onto it (an ESPA customisation).
 
     SR bands stay cached when spectral indices (read from them) are among ``members``, and the thermal
     band when ET is.
@@ -420,7 +454,11 @@ def _payloads(
         if member in texts:
             return texts[member].encode()
         suffix = member[len(prefix) : -len(ext)]
-        data = geotiff_bytes(content.array(suffix), content.grid, BANDS[suffix])
+        info = BANDS.get(suffix)
+        if target is None:
+            data = _raster_bytes(content, suffix)
+        else:
+            data = geotiff_bytes(warp(content.array(suffix), content.grid, info, target), target, info)
         if suffix not in keep:
             content.release(suffix)
         return data

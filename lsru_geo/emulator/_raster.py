@@ -281,6 +281,11 @@ class Grid:
     height: int
 
     @property
+    def crs(self) -> CRS:
+        """The grid's CRS."""
+        return CRS.from_epsg(self.epsg)
+
+    @property
     def transform(self) -> Affine:
         """The GeoTIFF geotransform."""
         return Affine(self.res, 0.0, self.left, 0.0, -self.res, self.top)
@@ -1127,6 +1132,9 @@ TILE_FROM = 1024
 def geotiff_bytes(array: np.ndarray, grid: Grid, info: BandInfo) -> bytes:
     """Encode one band as an uncompressed GeoTIFF with CRS, nodata, scale/offset and a description.
 
+    ``grid`` is a :class:`Grid` or any grid with ``crs``, ``transform``, ``width`` and ``height`` (the
+    customised grids of :mod:`._customise`).
+
     The bytes depend only on the inputs (GDAL writes no timestamp), so tarballs stay reproducible.
     """
     profile = {
@@ -1135,7 +1143,7 @@ def geotiff_bytes(array: np.ndarray, grid: Grid, info: BandInfo) -> bytes:
         "height": grid.height,
         "count": 1,
         "dtype": info.dtype,
-        "crs": CRS.from_epsg(grid.epsg),
+        "crs": grid.crs,
         "transform": grid.transform,
         "nodata": info.nodata,
     }

@@ -255,8 +255,11 @@ def test_bad_orders_and_specs_are_refused(tmp_path: Path) -> None:
         espa_member_names(L8, ["l1", "toa"])
     with pytest.raises(ValueError, match="at least one"):
         espa_member_names(L8, [])
-    with pytest.raises(ValueError, match="not a Collection 2 Level-2"):
-        SceneSpec("LC08_L1TP_033032_20230517_20230524_02_T1", P033R032, L8.acquired, 1.0, L8.entity_id)
+    with pytest.raises(ValueError, match="not a Collection 2 Level-1 or Level-2"):
+        SceneSpec("LM05_L1TP_033032_20230517_20230524_02_T1", P033R032, L8.acquired, 1.0, L8.entity_id)
+    level1 = SceneSpec("LC08_L1TP_033032_20230517_20230524_02_T1", P033R032, L8.acquired, 1.0, L8.entity_id)
+    with pytest.raises(ValueError, match="Level-2 inputs only"):
+        espa_member_names(level1, ["l1"])
     with pytest.raises(ValueError, match="not the date"):
         SceneSpec(L8.product_id, P033R032, dt.datetime(2023, 5, 18, 1), 1.0, L8.entity_id)
     with pytest.raises(ValueError, match="4 finite"):

@@ -69,9 +69,6 @@ def test_bad_requests_fail_early(usgs, scenes, quick, tmp_path):
         usgs.download(scenes.head(1), tmp_path, bands=["coastalish"])
     with pytest.raises(InvalidInputError, match="non-empty list"):
         usgs.download(scenes.head(1), tmp_path, bands="red")
-    l1 = usgs.search("landsat_ot_c2_l1", bbox=MONTPELLIER, begin="2019-06-01", end="2019-06-10")
-    with pytest.raises(InvalidInputError, match="only Level-2"):
-        usgs.download(l1, tmp_path)
     with pytest.raises(InvalidInputError, match=r"lack the column\(s\) \[.dataset., .entity_id.\]"):
         usgs.download(scenes[["display_id", "geometry"]], tmp_path)
     assert quick.log.select("m2m", "download-request") == []

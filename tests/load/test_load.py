@@ -28,7 +28,7 @@ MONTPELLIER = (3.5, 43.4, 4.0, 44.0)
 SMALL = {"collection": "landsat_ot_c2_l2", "bbox": MONTPELLIER, "begin": "2019-06-01", "end": "2019-06-30"}
 YEAR = {"collection": "landsat_ot_c2_l2", "bbox": MONTPELLIER, "begin": "2019-01-01", "end": "2019-12-31"}
 WORLD = {"collection": "landsat_ot_c2_l2", "begin": "2023-01-01", "end": "2023-01-31", "max_results": 50_000}
-WORLD_HITS = 110_010  # Landsat 8-9 C2 L2 scenes of January 2023 in the emulator's (deterministic) catalogue
+WORLD_HITS = 94_801  # Landsat 8-9 C2 L2 scenes of January 2023 in the emulator's catalogue (day-lit rows only)
 BAND_FILES = ("SR_B4.TIF", "MTL.txt", "MTL.json")  # what bands=["red"] downloads per scene
 QUICK = RetryPolicy(attempts=6, base=0.01, cap=0.05)
 NO_RETRY = RetryPolicy(attempts=1)
