@@ -19,7 +19,6 @@ from . import _datasets, _inputs
 from . import _m2m_wire as wire
 from ._config import load_config
 from ._http import HttpClient, retry_after_seconds
-from ._names import safe_name
 from ._secret import Secret
 from .exceptions import ApiError, AuthenticationError, BundleUnavailableWarning, InvalidInputError
 
@@ -385,7 +384,7 @@ class Usgs:
             if wanted is not None:
                 plan += wire.download_plan(options or [], group, wanted)
                 continue
-            bundles, withheld = _bundle_plan(options or [], group)
+            bundles, withheld = wire.bundle_plan(options or [], group)
             plan += bundles
             if withheld:
                 rest = group[group.display_id.isin(withheld)]
@@ -393,7 +392,7 @@ class Usgs:
                     "download-options",
                     {"datasetName": dataset, "entityIds": list(rest.entity_id), "includeSecondaryFileGroups": True},
                 )
-                plan += _bundle_files_plan(files or [], rest)
+                plan += wire.bundle_files_plan(files or [], rest)
                 unbundled += withheld
         if unbundled:
             warnings.warn(
@@ -466,8 +465,6 @@ class Usgs:
             table = pd.DataFrame(rows, columns=["display_id", "entity_id", "dataset"])
         if table.empty:
             raise InvalidInputError("no scenes to download")
-        for display_id in table.display_id:  # they name bundle files and band-file folders
-            safe_name(display_id, "display id")
         return table
 
     def _await_downloads(self, answer: dict, plan: list[dict], poll: float, timeout: float | None) -> dict[str, str]:
@@ -519,68 +516,6 @@ def _pager_problem(page: wire.ScenePage, position: int, total: int | None, seen:
     if any(record.entityId in seen for record in page.results):
         return f"the page from record {position} repeats scenes already received"
     return None
-
-
-def _bundle_plan(options: list[dict], scenes: pd.DataFrame) -> tuple[list[dict], list[str]]:
-    """Each scene's available product bundle (Level-1 or Level-2), and the scenes whose bundles are all unavailable.
-
-    A scene offered no bundle at all is planned as ``missing``; superseded bundles, always ``available: false``,
-    are skipped.
-    """
-    by_scene: dict[str, list[dict]] = {}
-    for option in options:
-        by_scene.setdefault(option.get("entityId"), []).append(option)
-    plan, withheld = [], []
-    for display_id, entity_id in zip(scenes.display_id, scenes.entity_id, strict=True):
-        bundles = [o for o in by_scene.get(entity_id, []) if str(o.get("productName", "")).endswith("Product Bundle")]
-        bundle = next((o for o in bundles if o.get("available")), None)
-        if bundle is None and bundles:
-            withheld.append(display_id)
-            continue
-        plan.append(
-            {
-                "display_id": display_id,
-                "entity_id": entity_id,
-                "product_id": bundle and bundle["id"],
-                "name": f"{display_id}.tar",
-                "folder": None,
-                "size": bundle and bundle.get("filesize"),
-                "missing": bundle is None,
-            }
-        )
-    return plan, withheld
-
-
-def _bundle_files_plan(options: list[dict], scenes: pd.DataFrame) -> list[dict]:
-    """Every available file of each scene's bundle (the secondary downloads, de-duplicated) into ``<product id>/``.
-
-    A scene with no file available is planned as ``missing``.
-    """
-    plan = []
-    for display_id, entity_id in zip(scenes.display_id, scenes.entity_id, strict=True):
-        files: dict[str, dict] = {}
-        for option in options:
-            if option.get("entityId") != entity_id:
-                continue
-            for secondary in option.get("secondaryDownloads") or []:
-                if secondary.get("available") and secondary.get("entityId"):
-                    files.setdefault(secondary["entityId"], secondary)
-        ordered = sorted(files.values(), key=lambda f: (f.get("displayOrder", 0), f["displayId"]))
-        plan += [
-            {
-                "display_id": display_id,
-                "entity_id": f["entityId"],
-                "product_id": f["id"],
-                "name": f["displayId"],
-                "folder": display_id,
-                "size": f.get("filesize"),
-                "missing": False,
-            }
-            for f in ordered
-        ]
-        if not ordered:
-            plan.append({"display_id": display_id, "entity_id": entity_id, "missing": True})
-    return plan
 
 
 def _band_suffixes(bands: Sequence[str] | None) -> list[str] | None:

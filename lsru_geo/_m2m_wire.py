@@ -484,13 +484,11 @@ def file_key(name: str) -> str:
     return key[: -len(".TIF")] if key.endswith(".TIF") else key
 
 
-def download_plan(options: list[dict], scenes: pd.DataFrame, bands: list[str] | None) -> list[dict]:
-    """The files to request for ``scenes`` (``display_id``, ``entity_id``) from ``download-options`` answers.
+def download_plan(options: list[dict], scenes: pd.DataFrame, bands: list[str]) -> list[dict]:
+    """The band files to request for ``scenes`` (``display_id``, ``entity_id``) from ``download-options``.
 
-    Without ``bands``: each scene's available Level-2 bundle (superseded products are listed with
-    ``available: false`` and skipped). With ``bands`` (USGS stems like ``SR_B4`` or common names like ``RED``):
-    those secondary files plus the MTL files, de-duplicated since the service repeats the secondary list
-    under every product. Each entry: ``entity_id``, ``product_id``, ``name``, ``folder``, ``size``,
+    ``bands`` are USGS stems like ``SR_B4`` or common names like ``RED``: those secondary files plus the MTL
+    files, de-duplicated since the service repeats the secondary list under every product. Each entry: ``entity_id``, ``product_id``, ``name``, ``folder``, ``size``,
     ``display_id`` and ``missing`` (nothing offered).
     """
     by_scene: dict[str, list[dict]] = {}
@@ -499,22 +497,8 @@ def download_plan(options: list[dict], scenes: pd.DataFrame, bands: list[str] | 
             by_scene.setdefault(option.get("entityId"), []).append(option)
     plan = []
     for display_id, entity_id in zip(scenes.display_id, scenes.entity_id, strict=False):
-        safe_name(display_id, "display id")  # it names the bundle file or the band files' folder
+        safe_name(display_id, "display id")  # it names the band files' folder
         offered = by_scene.get(entity_id, [])
-        if bands is None:
-            bundle = next((o for o in offered if o.get("productName") == BUNDLE_PRODUCT and o.get("available")), None)
-            plan.append(
-                {
-                    "display_id": display_id,
-                    "entity_id": entity_id,
-                    "product_id": bundle and _field(bundle, "id"),
-                    "name": f"{display_id}.tar",
-                    "folder": None,
-                    "size": bundle and bundle.get("filesize"),
-                    "missing": bundle is None,
-                }
-            )
-            continue
         files = {}
         for option in offered:
             for secondary in option.get("secondaryDownloads") or []:
@@ -538,6 +522,71 @@ def download_plan(options: list[dict], scenes: pd.DataFrame, bands: list[str] | 
             }
             if entry not in plan:
                 plan.append(entry)
+    return plan
+
+
+def bundle_plan(options: list[dict], scenes: pd.DataFrame) -> tuple[list[dict], list[str]]:
+    """Each scene's available product bundle (Level-1 or Level-2), and the scenes whose bundles are all unavailable.
+
+    A scene offered no bundle at all is planned as ``missing``; superseded bundles, always ``available: false``,
+    are skipped.
+    """
+    by_scene: dict[str, list[dict]] = {}
+    for option in options:
+        if isinstance(option, dict):
+            by_scene.setdefault(option.get("entityId"), []).append(option)
+    plan, withheld = [], []
+    for display_id, entity_id in zip(scenes.display_id, scenes.entity_id, strict=True):
+        safe_name(display_id, "display id")  # it names the bundle file or the folder of its files
+        bundles = [o for o in by_scene.get(entity_id, []) if str(o.get("productName", "")).endswith("Product Bundle")]
+        bundle = next((o for o in bundles if o.get("available")), None)
+        if bundle is None and bundles:
+            withheld.append(display_id)
+            continue
+        plan.append(
+            {
+                "display_id": display_id,
+                "entity_id": entity_id,
+                "product_id": bundle and _field(bundle, "id"),
+                "name": f"{display_id}.tar",
+                "folder": None,
+                "size": bundle and bundle.get("filesize"),
+                "missing": bundle is None,
+            }
+        )
+    return plan, withheld
+
+
+def bundle_files_plan(options: list[dict], scenes: pd.DataFrame) -> list[dict]:
+    """Every available file of each scene's bundle (the secondary downloads, de-duplicated) into ``<product id>/``.
+
+    A scene with no file available is planned as ``missing``.
+    """
+    plan = []
+    for display_id, entity_id in zip(scenes.display_id, scenes.entity_id, strict=True):
+        safe_name(display_id, "display id")
+        files: dict[str, dict] = {}
+        for option in options:
+            if not isinstance(option, dict) or option.get("entityId") != entity_id:
+                continue
+            for secondary in option.get("secondaryDownloads") or []:
+                if isinstance(secondary, dict) and secondary.get("available"):
+                    files.setdefault(_field(secondary, "entityId"), secondary)
+        ordered = sorted(files.values(), key=lambda f: (f.get("displayOrder", 0), str(f.get("displayId"))))
+        plan += [
+            {
+                "display_id": display_id,
+                "entity_id": f["entityId"],
+                "product_id": _field(f, "id"),
+                "name": safe_name(_field(f, "displayId"), "file name"),
+                "folder": display_id,
+                "size": f.get("filesize"),
+                "missing": False,
+            }
+            for f in ordered
+        ]
+        if not ordered:
+            plan.append({"display_id": display_id, "entity_id": entity_id, "missing": True})
     return plan
 
 
