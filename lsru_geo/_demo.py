@@ -8,13 +8,14 @@ stack and compute a cloud-masked median NDVI. Writes ``footprints.gpkg``, ``cove
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
 import warnings
 from pathlib import Path
 
 from . import utils
+from ._espa import Espa
 from ._m2m import Usgs
+from ._secret import Secret
 
 # the seed's feature: roughly the state of Baja California Sur, Mexico
 BAJA_CALIFORNIA_SUR = {
@@ -77,8 +78,11 @@ def run_demo(out: Path, *, echo=print, processing_seconds: float = 1.0) -> dict:
     timings: dict[str, float] = {}
     started = time.perf_counter()
     with Emulator(processing_seconds=processing_seconds, m2m_prepare_seconds=1.0) as emulator:
-        os.environ.update(emulator.env())
-        result = _workflow(out, echo, timings)
+        # the clients are pointed at the emulator by their arguments: the caller's environment stays as it was
+        env = emulator.env()
+        usgs = Usgs(url=env["LSRU_M2M_URL"], username=env["LSRU_USERNAME"], token=Secret(env["LSRU_TOKEN"]))
+        espa = Espa(url=env["LSRU_ESPA_URL"], username=env["LSRU_USERNAME"], password=Secret(env["LSRU_PASSWORD"]))
+        result = _workflow(out, echo, timings, usgs, espa)
     result["seconds"] = time.perf_counter() - started
     echo(f"Done in {result['seconds']:.1f} s ({', '.join(f'{k} {v:.1f} s' for k, v in timings.items())})")
     return result
@@ -90,7 +94,7 @@ def _step(timings: dict, name: str, started: float) -> float:
     return now
 
 
-def _workflow(out: Path, echo, timings: dict) -> dict:
+def _workflow(out: Path, echo, timings: dict, usgs: Usgs, espa: Espa) -> dict:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -101,7 +105,7 @@ def _workflow(out: Path, echo, timings: dict) -> dict:
 
     clock = time.perf_counter()
     bbox = utils.bounds(BAJA_CALIFORNIA_SUR)
-    with Usgs() as usgs:
+    with usgs:
         collection = usgs.get_collection_name(8)
         scenes = usgs.search(
             collection, bbox=bbox, begin=dt.datetime(2018, 1, 1), end=dt.datetime(2018, 2, 28), max_cloud_cover=30
@@ -120,7 +124,7 @@ def _workflow(out: Path, echo, timings: dict) -> dict:
     plt.close(ax.figure)
     clock = _step(timings, "search", clock)
 
-    order = selected.lsru.order(products=["l1"], note="lsru-geo demo")
+    order = selected.lsru.order(products=["l1"], note="lsru-geo demo", espa=espa)
     echo(f"Ordered {len(selected)} Level-2 products from ESPA: {order.orderid}")
     order.wait(poll=0.5, timeout=600)
     states = order.items_frame().status.value_counts()

@@ -15,14 +15,17 @@ import pandas as pd
 import requests
 
 from . import _espa_wire as wire
+from . import _hints
 from ._config import Config, load_config
 from ._http import HttpClient, is_retryable, retry_after_seconds
 from ._ids import parse_id
 from ._secret import Secret
 from .exceptions import (
     ApiError,
+    AuthenticationError,
     InvalidInputError,
     LsruWarning,
+    NotFoundError,
     OrderRejectedError,
     RenamedWarning,
     TransportError,
@@ -62,8 +65,10 @@ class _AlreadyPlaced(Exception):
 class _EspaSession:
     """What ``Espa`` and its ``Order`` objects share: the configuration and one HTTP session."""
 
-    def __init__(self, conf: str | None) -> None:
-        config: Config = load_config(conf)
+    def __init__(
+        self, conf: str | None, url: str | None = None, username: str | None = None, password: Secret | None = None
+    ) -> None:
+        config: Config = load_config(conf, username=username, password=password, espa_url=url)
         config.require("username", "password")
         self.config = config
         self.host = config.espa_url
@@ -75,13 +80,22 @@ class _EspaSession:
         self, method: str, resource: str, body: Any = None, *, on_retry: Callable[[BaseException], None] | None = None
     ) -> Any:
         url = self.host + resource
-        return self.http.call(
-            method,
-            url,
-            lambda response: wire.parse(response.content, response.status_code, url, retry_after_seconds(response)),
-            data=json.dumps(body) if body is not None else None,  # GET requests carry JSON bodies in ESPA's API
-            on_retry=on_retry,
-        )
+        try:
+            return self.http.call(
+                method,
+                url,
+                lambda response: wire.parse(response.content, response.status_code, url, retry_after_seconds(response)),
+                data=json.dumps(body) if body is not None else None,  # GET requests carry JSON bodies in ESPA's API
+                on_retry=on_retry,
+            )
+        except AuthenticationError as error:
+            if error.status == 401:
+                raise _hints.refused_password(error, self.config.username) from None
+            raise
+        except NotFoundError as error:  # ESPA answers unknown orders with 200 "No results found": 404 is a wrong root
+            if error.status == 404:
+                raise _hints.wrong_url(error, self.host) from None
+            raise
 
     def place(self, body: dict) -> str:
         """POST an order and return its id, without ever placing it twice.
@@ -125,6 +139,13 @@ class Espa:
     conf : str or path-like, optional
         Configuration file with ``username`` and ``password`` in its ``[usgs]`` section (default ``~/.lsru``);
         ``LSRU_USERNAME``/``LSRU_PASSWORD``/``LSRU_ESPA_URL`` override it.
+    url : str, optional
+        ESPA API root (``https://espa.cr.usgs.gov/api/v1/``, with or without ``v1`` and the trailing slash);
+        overrides ``LSRU_ESPA_URL`` and the default.
+    username : str, optional
+        Overrides ``LSRU_USERNAME`` and the file.
+    password : Secret, optional
+        The ERS password, as ``Secret("...")`` so it never prints; overrides ``LSRU_PASSWORD`` and the file.
 
     Attributes
     ----------
@@ -140,8 +161,15 @@ class Espa:
     ['envi', 'gtiff']
     """
 
-    def __init__(self, conf: str | None = None) -> None:
-        self._session = _EspaSession(conf)
+    def __init__(
+        self,
+        conf: str | None = None,
+        *,
+        url: str | None = None,
+        username: str | None = None,
+        password: Secret | None = None,
+    ) -> None:
+        self._session = _EspaSession(conf, url, username, password)
         self._conf = conf
         self.USER = self._session.config.username
         self.host = self._session.host
@@ -397,17 +425,28 @@ class Order:
         ESPA order id (``espa-<email>-MMDDYYYY-HHMMSS-mmm``).
     conf : str or path-like, optional
         Configuration file, as for :class:`Espa`.
+    url, username, password : optional
+        As for :class:`Espa`.
 
     Attributes
     ----------
     orderid : str
     """
 
-    def __init__(self, orderid: str, conf: str | None = None, *, _session: _EspaSession | None = None) -> None:
+    def __init__(
+        self,
+        orderid: str,
+        conf: str | None = None,
+        *,
+        url: str | None = None,
+        username: str | None = None,
+        password: Secret | None = None,
+        _session: _EspaSession | None = None,
+    ) -> None:
         if not isinstance(orderid, str) or not orderid.strip():
             raise InvalidInputError(f"orderid must be a non-empty string, got {orderid!r}")
         self.orderid = orderid.strip()
-        self._session = _session or _EspaSession(conf)
+        self._session = _session or _EspaSession(conf, url, username, password)
 
     def __repr__(self) -> str:
         return f"Order({self.orderid!r})"

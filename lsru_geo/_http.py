@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import requests
 
+from ._hints import connection_failed
 from ._version import __version__
 from .exceptions import ApiError, AuthenticationError, NotFoundError, RateLimitError, ServerError, TransportError
 
@@ -156,7 +157,7 @@ class HttpClient:
             response = self.session.request(method, url, **kwargs)
         except CONNECTION_ERRORS as error:
             log.debug("%s %s failed: %s", method, url, type(error).__name__)
-            raise TransportError(f"{self.service}: {method} {url} failed: {type(error).__name__}") from None
+            raise TransportError(connection_failed(self.service, method, url, error)) from None
         log.debug("%s %s -> %s in %.3fs", method, url, response.status_code, time.perf_counter() - started)
         return response
 
