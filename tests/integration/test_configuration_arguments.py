@@ -84,7 +84,7 @@ def test_refused_token_says_how_to_get_one(bare):
 
 def test_refused_password_names_the_password(bare):
     with pytest.raises(AuthenticationError) as info:
-        Espa(url=bare.espa_url, username="demo", password=Secret("not-it")).user
+        _ = Espa(url=bare.espa_url, username="demo", password=Secret("not-it")).user
     message = str(info.value)
     assert "HTTP 401" in message and "ERS username and password" in message and "LSRU_PASSWORD" in message
     assert "not-it" not in message
@@ -108,7 +108,7 @@ def test_unknown_host_is_named(bare, monkeypatch):
     monkeypatch.setattr(HttpClient, "DEFAULT_RETRY", RetryPolicy(attempts=1))
     monkeypatch.setattr(HttpClient, "DEFAULT_TIMEOUT", (2, 2))
     with pytest.raises(TransportError) as info:
-        Espa(url="https://no-such-host.invalid/api/v1/", username="demo", password=Secret("x")).user
+        _ = Espa(url="https://no-such-host.invalid/api/v1/", username="demo", password=Secret("x")).user
     message = str(info.value)
     assert "unknown host" in message and "LSRU_ESPA_URL" in message
 
@@ -127,5 +127,5 @@ def test_wrong_m2m_url_says_the_expected_form(bare, path, shown):
 
 def test_wrong_espa_url_says_the_expected_form(bare):
     with pytest.raises(NotFoundError) as info:
-        Espa(url=bare.url + "/wrong/api/v1", username="demo", password=Secret("demo-password")).user
+        _ = Espa(url=bare.url + "/wrong/api/v1", username="demo", password=Secret("demo-password")).user
     assert "https://espa.cr.usgs.gov/api/v1/" in str(info.value) and "/wrong/api/v1/user" in str(info.value)
