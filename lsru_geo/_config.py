@@ -25,12 +25,12 @@ import configparser
 import os
 import re
 import stat
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from ._secret import Secret
+from ._warn import warn
 from .exceptions import ConfigError, InsecureConfigWarning
 
 DEFAULT_CONF = "~/.lsru"
@@ -194,11 +194,7 @@ def load_config(
             raise ConfigError(f"{path} has no [usgs] section; sections found: {parser.sections() or 'none'}")
         values = {key: value.strip() for key, value in parser.items("usgs") if value.strip()}
         if os.name == "posix" and path.stat().st_mode & (stat.S_IRGRP | stat.S_IROTH):
-            warnings.warn(
-                f"{path} is readable by other users; run `chmod 600 {path}`",
-                InsecureConfigWarning,
-                stacklevel=2,
-            )
+            warn(f"{path} is readable by other users; run `chmod 600 {path}`", InsecureConfigWarning)
     for key, variable in _ENV.items():
         if os.environ.get(variable):
             values[key] = os.environ[variable]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from ._config import Config, load_config
 from ._http import HttpClient, is_retryable, retry_after_seconds
 from ._ids import parse_id
 from ._secret import Secret
+from ._warn import warn
 from .exceptions import (
     ApiError,
     AuthenticationError,
@@ -340,19 +340,17 @@ class Espa:
         """Inputs per sensor key and the products to order for each, warning about every input left out."""
         dropped = available.get("not_implemented") or []
         if dropped:
-            warnings.warn(
-                f"ESPA cannot process {len(dropped)} input(s), left out: {dropped}", LsruWarning, stacklevel=3
-            )
+            warn(f"ESPA cannot process {len(dropped)} input(s), left out: {dropped}", LsruWarning)
         for key, ids in (available.get("ordering_restricted") or {}).items():
-            warnings.warn(f"ESPA restricts ordering {key} inputs, left out: {ids}", LsruWarning, stacklevel=3)
+            warn(f"ESPA restricts ordering {key} inputs, left out: {ids}", LsruWarning)
         groups, wanted = {}, {}
+        renamed: dict[str, None] = {}  # each explanation once, however many sensors the inputs span
         for key, section in available.items():
             if key in wire.NON_SENSOR_KEYS:
                 continue
             level = 1 if key.endswith("_l1") else 2
             ordered, notes = wire.map_c1_products(products, level)
-            for text in notes:
-                warnings.warn(text, RenamedWarning, stacklevel=3)
+            renamed.update(dict.fromkeys(notes))
             inputs = list(section.get("inputs", []))
             restricted = {p: set(ids) & set(inputs) for p, ids in (available.get("date_restricted") or {}).items()}
             # ESPA drops a date-restricted product from the sensor's list: it stays orderable for the other inputs
@@ -365,14 +363,12 @@ class Espa:
             for product in ordered:
                 gone = sorted(restricted.get(product, ()))
                 if gone:
-                    warnings.warn(
-                        f"{product} is restricted by date for {len(gone)} input(s), left out: {gone}",
-                        LsruWarning,
-                        stacklevel=3,
-                    )
+                    warn(f"{product} is restricted by date for {len(gone)} input(s), left out: {gone}", LsruWarning)
                     inputs = [i for i in inputs if i not in gone]
             if inputs:
                 groups[key], wanted[key] = inputs, ordered
+        for text in renamed:
+            warn(text, RenamedWarning)
         if not groups:
             raise InvalidInputError("none of the inputs can be ordered from ESPA (see the warnings)")
         return groups, wanted
