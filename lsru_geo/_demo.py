@@ -99,9 +99,11 @@ def _workflow(out: Path, echo, timings: dict, usgs: Usgs, espa: Espa) -> dict:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
     import xarray as xr
 
     from ._open import open_stack
+    from .plotting import plot_raster
 
     clock = time.perf_counter()
     bbox = utils.bounds(BAJA_CALIFORNIA_SUR)
@@ -149,10 +151,10 @@ def _workflow(out: Path, echo, timings: dict, usgs: Usgs, espa: Espa) -> dict:
     valid = float((ndvi.notnull() & inside).sum() / inside.sum())
     echo(f"Cloud-masked median NDVI: mean {float(ndvi.mean()):.3f}, a clear value for {valid:.0%} of the polygon")
     figure, axis = plt.subplots(figsize=(7, 7))
-    ndvi.plot.imshow(ax=axis, cmap="RdYlGn", vmin=-0.2, vmax=0.8, cbar_kwargs={"label": "NDVI", "shrink": 0.7})
-    axis.plot(*region.exterior.xy, color="black", linewidth=0.8)
+    plot_raster(ndvi, axis, cmap="RdYlGn", vmin=-0.2, vmax=0.8, label="NDVI")  # km axes named by the CRS
+    outline_x, outline_y = region.exterior.xy
+    axis.plot(np.asarray(outline_x) / 1000, np.asarray(outline_y) / 1000, color="black", linewidth=0.8)
     axis.set_title("Median cloud-free NDVI, Jan-Feb 2018")
-    axis.set_aspect("equal")
     figure.savefig(out / "ndvi.png", dpi=110, bbox_inches="tight")
     plt.close(figure)
     _step(timings, "analysis", clock)
