@@ -79,15 +79,8 @@ class _EspaSession:
     def request(
         self, method: str, resource: str, body: Any = None, *, on_retry: Callable[[BaseException], None] | None = None
     ) -> Any:
-        url = self.host + resource
         try:
-            return self.http.call(
-                method,
-                url,
-                lambda response: wire.parse(response.content, response.status_code, url, retry_after_seconds(response)),
-                data=json.dumps(body) if body is not None else None,  # GET requests carry JSON bodies in ESPA's API
-                on_retry=on_retry,
-            )
+            return self._send(method, resource, body, on_retry=on_retry)
         except AuthenticationError as error:
             if error.status == 401:
                 raise _hints.refused_password(error, self.config.username) from None
@@ -96,6 +89,18 @@ class _EspaSession:
             if error.status == 404:
                 raise _hints.wrong_url(error, self.host) from None
             raise
+
+    def _send(
+        self, method: str, resource: str, body: Any = None, *, on_retry: Callable[[BaseException], None] | None = None
+    ) -> Any:
+        url = self.host + resource
+        return self.http.call(
+            method,
+            url,
+            lambda response: wire.parse(response.content, response.status_code, url, retry_after_seconds(response)),
+            data=json.dumps(body) if body is not None else None,  # GET requests carry JSON bodies in ESPA's API
+            on_retry=on_retry,
+        )
 
     def place(self, body: dict) -> str:
         """POST an order and return its id, without ever placing it twice.

@@ -128,19 +128,26 @@ class Usgs:
 
     # -- requests -------------------------------------------------------------------------------------
     def _post(self, endpoint: str, payload: dict | None, headers: dict | None = None, decode=wire.unwrap) -> Any:
-        url = self.endpoint + endpoint
         try:
-            return self._http.call(
-                "POST",
-                url,
-                lambda response: decode(response.content, response.status_code, url, retry_after_seconds(response)),
-                json=payload,
-                headers=headers,
-            )
+            return self._send(endpoint, payload, headers, decode)
+        except AuthenticationError as error:
+            if endpoint == "login-token":
+                raise _hints.refused_token(error, self._config.username) from None
+            raise
         except NotFoundError as error:  # the endpoints asked for exist: "Invalid Endpoint" or a 404 means a wrong root
             if error.code == "NOT_FOUND" or error.status == 404:
                 raise _hints.wrong_url(error, self._config.m2m_url) from None
             raise
+
+    def _send(self, endpoint: str, payload: dict | None, headers: dict | None = None, decode=wire.unwrap) -> Any:
+        url = self.endpoint + endpoint
+        return self._http.call(
+            "POST",
+            url,
+            lambda response: decode(response.content, response.status_code, url, retry_after_seconds(response)),
+            json=payload,
+            headers=headers,
+        )
 
     def login(self) -> bool:
         """Obtain an API key with ``login-token`` (username and application token).
@@ -159,12 +166,7 @@ class Usgs:
         """
         self._config.require("username", "token")
         with self._lock:
-            try:
-                key = self._post(
-                    "login-token", {"username": self._config.username, "token": self._config.token.reveal()}
-                )
-            except AuthenticationError as error:
-                raise _hints.refused_token(error, self._config.username) from None
+            key = self._post("login-token", {"username": self._config.username, "token": self._config.token.reveal()})
             if not isinstance(key, str) or not key:
                 raise AuthenticationError(
                     "login-token returned no API key", service="m2m", url=self.endpoint + "login-token"
