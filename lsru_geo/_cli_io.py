@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from .exceptions import InvalidInputError
+from .exceptions import InvalidInputError, LsruError
 
 if TYPE_CHECKING:  # pragma: no cover
     import geopandas as gpd
@@ -46,7 +46,10 @@ def output_writer(path: Path) -> Callable[[gpd.GeoDataFrame], None]:
     def write(frame: gpd.GeoDataFrame) -> None:
         with warnings.catch_warnings(record=True) as caught:  # GDAL's notes (field names cut for .shp) in one line
             warnings.simplefilter("always")
-            frame.to_file(path, driver=driver)
+            try:
+                frame.to_file(path, driver=driver)
+            except (RuntimeError, ValueError) as error:  # what GDAL refuses only once it sees the data
+                raise LsruError(f"cannot write {path} as {driver}: {error}") from None
         notes = list(dict.fromkeys(str(w.message) for w in caught))
         if notes:
             import sys
@@ -74,11 +77,30 @@ def _gdal_driver(path: Path) -> str:
 
 def read_frame(path: Path) -> gpd.GeoDataFrame:
     """Read a search result file written by ``lsru-geo search -o``."""
+    if not path.exists():
+        raise InvalidInputError(f"scene file {path} does not exist")
+    try:
+        return _read(path)
+    except (OSError, RuntimeError, ValueError) as error:  # unreadable, or not a vector file at all
+        raise InvalidInputError(f"cannot read {path}: {error}") from None
+
+
+def read_vector(path: Path) -> gpd.GeoDataFrame:
+    """Read an area of interest from any vector file GDAL reads."""
+    import geopandas as gpd
+
+    if not path.exists():
+        raise InvalidInputError(f"AOI file {path} does not exist")
+    try:
+        return gpd.read_file(path)
+    except (OSError, RuntimeError, ValueError) as error:
+        raise InvalidInputError(f"cannot read {path}: {error}") from None
+
+
+def _read(path: Path) -> gpd.GeoDataFrame:
     import geopandas as gpd
     import pandas as pd
 
-    if not path.exists():
-        raise InvalidInputError(f"scene file {path} does not exist")
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         return gpd.read_parquet(path)

@@ -19,7 +19,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from ._cli_io import FORMATS, output_writer, print_scenes, read_frame
+from ._cli_io import FORMATS, output_writer, print_scenes, read_frame, read_vector
 from ._version import __version__
 from .exceptions import InvalidInputError, LsruError
 
@@ -142,11 +142,7 @@ def _search(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"--limit must be 1 or more, got {args.limit}")
     aoi, bbox, wanted = None, None, None
     if args.aoi is not None:
-        import geopandas as gpd
-
-        if not args.aoi.exists():
-            raise InvalidInputError(f"AOI file {args.aoi} does not exist")
-        aoi = gpd.read_file(args.aoi)
+        aoi = read_vector(args.aoi)
     elif args.point is not None:
         lon, lat = args.point
         bbox = (lon, lat, lon, lat)  # a point: M2M's mbr filter with equal corners

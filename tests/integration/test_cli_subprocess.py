@@ -164,3 +164,15 @@ def test_every_option_has_help():
     for name, sub in [("lsru-geo", parser), *commands.choices.items()]:
         missing += [f"{name} {a.option_strings or a.dest}" for a in sub._actions if not a.help]
     assert missing == []
+
+
+def test_unreadable_files_and_unwritable_formats_are_one_line(emu, tmp_path):
+    junk = tmp_path / "area.geojson"
+    junk.write_text("not json at all")
+    result = run("search", "--aoi", str(junk))
+    assert result.returncode == 2 and one_line(result.stderr) and f"cannot read {junk}" in result.stderr
+    result = run("order", "--scenes", str(junk), "--products", "l1")
+    assert result.returncode == 2 and one_line(result.stderr) and f"cannot read {junk}" in result.stderr
+    gpx = tmp_path / "scenes.gpx"  # GPX holds points and lines, not footprints: GDAL says so once it sees them
+    result = run("search", *BOX, *JUNE, "-o", str(gpx), "--format", "ids")
+    assert result.returncode == 1 and one_line(result.stderr) and "cannot write" in result.stderr
