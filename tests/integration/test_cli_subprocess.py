@@ -159,7 +159,7 @@ def test_refused_password_exits_1_with_the_next_step(emu, monkeypatch):
 
 def test_every_option_has_help():
     parser = _parser()
-    commands = next(a for a in parser._actions if isinstance(a, type(parser._subparsers._group_actions[0])))
+    commands = next(a for a in parser._actions if a.dest == "command")
     missing = []
     for name, sub in [("lsru-geo", parser), *commands.choices.items()]:
         missing += [f"{name} {a.option_strings or a.dest}" for a in sub._actions if not a.help]
@@ -176,3 +176,27 @@ def test_unreadable_files_and_unwritable_formats_are_one_line(emu, tmp_path):
     gpx = tmp_path / "scenes.gpx"  # GPX holds points and lines, not footprints: GDAL says so once it sees them
     result = run("search", *BOX, *JUNE, "-o", str(gpx), "--format", "ids")
     assert result.returncode == 1 and one_line(result.stderr) and "cannot write" in result.stderr
+
+
+def test_ctrl_c_during_download_stops_at_once_and_keeps_the_partial_files(emu, monkeypatch, tmp_path):
+    monkeypatch.setattr(emu.options, "processing_seconds", 1)
+    placed = run("order", "--ids", "LC08_L2SP_196030_20190629_20210414_02_T1", "--products", "l1")
+    orderid = placed.stdout.strip()
+    emu.clock.advance(hours=1)
+    emu.faults.add("download", "*.tar.gz", "bandwidth", bytes_per_second=20_000, times=None)
+    process = subprocess.Popen(
+        [*COMMAND, "download", "--order", orderid, "--out", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob("*.part")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    interrupted = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and err.strip() == "lsru-geo: interrupted" and out == ""
+    assert time.monotonic() - interrupted < 15
+    assert list(tmp_path.glob("*.part")) and not list(tmp_path.glob("*.tar.gz"))  # resumable, nothing half-named
