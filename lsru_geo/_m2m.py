@@ -37,8 +37,8 @@ class Usgs:
         Configuration file with ``username`` and ``token`` (an M2M application token) in its ``[usgs]``
         section; default ``~/.lsru``. ``LSRU_USERNAME``/``LSRU_TOKEN``/``LSRU_M2M_URL`` override it.
     url : str, optional
-        M2M JSON API root, with or without the version segment (``https://m2m.cr.usgs.gov/api/api/json/stable/``);
-        overrides ``LSRU_M2M_URL`` and the default.
+        M2M JSON API root, with or without the version segment (``https://m2m.cr.usgs.gov/api/api/json/stable/``),
+        whose place ``version`` takes; overrides ``LSRU_M2M_URL`` and the default.
     username : str, optional
         Overrides ``LSRU_USERNAME`` and the file.
     token : Secret, optional
