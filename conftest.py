@@ -29,13 +29,13 @@ def emu(emulator, monkeypatch):
 
 
 @pytest.fixture
-def usgs(emu):
-    """A logged-out ``Usgs`` client of the emulator, with quick retries."""
+def usgs(emu, monkeypatch):
+    """A logged-out ``Usgs`` client of the emulator, with quick retries (the documented default policy, shortened)."""
     from lsru_geo import Usgs
+    from lsru_geo._http import HttpClient
 
-    client = Usgs()
-    client._http.retry = FAST_RETRY
-    return client
+    monkeypatch.setattr(HttpClient, "DEFAULT_RETRY", FAST_RETRY)
+    return Usgs()
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,7 @@ from . import _accessor, _xr_accessor, utils  # the accessors register DataFrame
 from ._espa import Espa, Order
 from ._m2m import Usgs
 from ._open import open_scene, open_stack
+from ._secret import Secret
 from ._version import __version__
 from .exceptions import (
     ApiError,
@@ -39,6 +40,7 @@ __all__ = [
     "Order",
     "OrderRejectedError",
     "RateLimitError",
+    "Secret",
     "ServerError",
     "TransportError",
     "Usgs",

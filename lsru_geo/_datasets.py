@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import warnings
-
+from ._warn import warn
 from .exceptions import InvalidInputError, RenamedWarning
 
 COLLECTION_2 = {
@@ -37,11 +36,10 @@ def resolve(collection: str) -> str:
     if name in COLLECTION_2:
         return name
     if name in RETIRED:
-        warnings.warn(
+        warn(
             f"{collection!r} is a retired Collection 1 dataset (removed by USGS at the end of 2022); "
             f"searching its Collection 2 successor {RETIRED[name]!r} instead",
             RenamedWarning,
-            stacklevel=3,
         )
         return RETIRED[name]
     raise InvalidInputError(f"unknown collection {collection!r}; use one of {sorted(COLLECTION_2)}")

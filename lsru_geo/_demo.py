@@ -8,13 +8,14 @@ stack and compute a cloud-masked median NDVI. Writes ``footprints.gpkg``, ``cove
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
 import warnings
 from pathlib import Path
 
 from . import utils
+from ._espa import Espa
 from ._m2m import Usgs
+from ._secret import Secret
 
 # the seed's feature: roughly the state of Baja California Sur, Mexico
 BAJA_CALIFORNIA_SUR = {
@@ -77,8 +78,11 @@ def run_demo(out: Path, *, echo=print, processing_seconds: float = 1.0) -> dict:
     timings: dict[str, float] = {}
     started = time.perf_counter()
     with Emulator(processing_seconds=processing_seconds, m2m_prepare_seconds=1.0) as emulator:
-        os.environ.update(emulator.env())
-        result = _workflow(out, echo, timings)
+        # the clients are pointed at the emulator by their arguments: the caller's environment stays as it was
+        env = emulator.env()
+        usgs = Usgs(url=env["LSRU_M2M_URL"], username=env["LSRU_USERNAME"], token=Secret(env["LSRU_TOKEN"]))
+        espa = Espa(url=env["LSRU_ESPA_URL"], username=env["LSRU_USERNAME"], password=Secret(env["LSRU_PASSWORD"]))
+        result = _workflow(out, echo, timings, usgs, espa)
     result["seconds"] = time.perf_counter() - started
     echo(f"Done in {result['seconds']:.1f} s ({', '.join(f'{k} {v:.1f} s' for k, v in timings.items())})")
     return result
@@ -90,18 +94,20 @@ def _step(timings: dict, name: str, started: float) -> float:
     return now
 
 
-def _workflow(out: Path, echo, timings: dict) -> dict:
+def _workflow(out: Path, echo, timings: dict, usgs: Usgs, espa: Espa) -> dict:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
     import xarray as xr
 
     from ._open import open_stack
+    from .plotting import plot_raster
 
     clock = time.perf_counter()
     bbox = utils.bounds(BAJA_CALIFORNIA_SUR)
-    with Usgs() as usgs:
+    with usgs:
         collection = usgs.get_collection_name(8)
         scenes = usgs.search(
             collection, bbox=bbox, begin=dt.datetime(2018, 1, 1), end=dt.datetime(2018, 2, 28), max_cloud_cover=30
@@ -120,7 +126,7 @@ def _workflow(out: Path, echo, timings: dict) -> dict:
     plt.close(ax.figure)
     clock = _step(timings, "search", clock)
 
-    order = selected.lsru.order(products=["l1"], note="lsru-geo demo")
+    order = selected.lsru.order(products=["l1"], note="lsru-geo demo", espa=espa)
     echo(f"Ordered {len(selected)} Level-2 products from ESPA: {order.orderid}")
     order.wait(poll=0.5, timeout=600)
     states = order.items_frame().status.value_counts()
@@ -145,10 +151,10 @@ def _workflow(out: Path, echo, timings: dict) -> dict:
     valid = float((ndvi.notnull() & inside).sum() / inside.sum())
     echo(f"Cloud-masked median NDVI: mean {float(ndvi.mean()):.3f}, a clear value for {valid:.0%} of the polygon")
     figure, axis = plt.subplots(figsize=(7, 7))
-    ndvi.plot.imshow(ax=axis, cmap="RdYlGn", vmin=-0.2, vmax=0.8, cbar_kwargs={"label": "NDVI", "shrink": 0.7})
-    axis.plot(*region.exterior.xy, color="black", linewidth=0.8)
+    plot_raster(ndvi, axis, cmap="RdYlGn", vmin=-0.2, vmax=0.8, label="NDVI")  # km axes named by the CRS
+    outline_x, outline_y = region.exterior.xy
+    axis.plot(np.asarray(outline_x) / 1000, np.asarray(outline_y) / 1000, color="black", linewidth=0.8)
     axis.set_title("Median cloud-free NDVI, Jan-Feb 2018")
-    axis.set_aspect("equal")
     figure.savefig(out / "ndvi.png", dpi=110, bbox_inches="tight")
     plt.close(figure)
     _step(timings, "analysis", clock)

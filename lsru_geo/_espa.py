@@ -6,7 +6,6 @@ import json
 import logging
 import tarfile
 import time
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,15 +16,19 @@ import requests
 
 from . import _archive
 from . import _espa_wire as wire
+from . import _hints
 from ._config import Config, load_config
 from ._http import HttpClient, is_retryable, retry_after_seconds
 from ._ids import parse_id
 from ._secret import Secret
+from ._warn import warn
 from .exceptions import (
     ApiError,
+    AuthenticationError,
     DownloadError,
     InvalidInputError,
     LsruWarning,
+    NotFoundError,
     OrderRejectedError,
     RenamedWarning,
     TransportError,
@@ -66,8 +69,10 @@ class _AlreadyPlaced(Exception):
 class _EspaSession:
     """What ``Espa`` and its ``Order`` objects share: the configuration and one HTTP session."""
 
-    def __init__(self, conf: str | None) -> None:
-        config: Config = load_config(conf)
+    def __init__(
+        self, conf: str | None, url: str | None = None, username: str | None = None, password: Secret | None = None
+    ) -> None:
+        config: Config = load_config(conf, username=username, password=password, espa_url=url)
         config.require("username", "password")
         self.config = config
         self.host = config.espa_url
@@ -89,6 +94,20 @@ class _EspaSession:
         self.http = HttpClient("espa", timeout=timeout, retry=retry, auth=auth, limits=limits)
 
     def request(
+        self, method: str, resource: str, body: Any = None, *, on_retry: Callable[[BaseException], None] | None = None
+    ) -> Any:
+        try:
+            return self._send(method, resource, body, on_retry=on_retry)
+        except AuthenticationError as error:
+            if error.status == 401:
+                raise _hints.refused_password(error, self.config.username) from None
+            raise
+        except NotFoundError as error:  # ESPA answers unknown orders with 200 "No results found": 404 is a wrong root
+            if error.status == 404:
+                raise _hints.wrong_url(error, self.host) from None
+            raise
+
+    def _send(
         self, method: str, resource: str, body: Any = None, *, on_retry: Callable[[BaseException], None] | None = None
     ) -> Any:
         url = self.host + resource
@@ -144,6 +163,13 @@ class Espa:
     conf : str or path-like, optional
         Configuration file with ``username`` and ``password`` in its ``[usgs]`` section (default ``~/.lsru``);
         ``LSRU_USERNAME``/``LSRU_PASSWORD``/``LSRU_ESPA_URL`` override it.
+    url : str, optional
+        ESPA API root (``https://espa.cr.usgs.gov/api/v1/``, with or without ``v1`` and the trailing slash);
+        overrides ``LSRU_ESPA_URL`` and the default.
+    username : str, optional
+        Overrides ``LSRU_USERNAME`` and the file.
+    password : Secret, optional
+        The ERS password, as ``Secret("...")`` so it never prints; overrides ``LSRU_PASSWORD`` and the file.
 
     Attributes
     ----------
@@ -159,8 +185,15 @@ class Espa:
     ['envi', 'gtiff']
     """
 
-    def __init__(self, conf: str | None = None) -> None:
-        self._session = _EspaSession(conf)
+    def __init__(
+        self,
+        conf: str | None = None,
+        *,
+        url: str | None = None,
+        username: str | None = None,
+        password: Secret | None = None,
+    ) -> None:
+        self._session = _EspaSession(conf, url, username, password)
         self._conf = conf
         self.USER = self._session.config.username
         self.host = self._session.host
@@ -331,19 +364,17 @@ class Espa:
         """Inputs per sensor key and the products to order for each, warning about every input left out."""
         dropped = available.get("not_implemented") or []
         if dropped:
-            warnings.warn(
-                f"ESPA cannot process {len(dropped)} input(s), left out: {dropped}", LsruWarning, stacklevel=3
-            )
+            warn(f"ESPA cannot process {len(dropped)} input(s), left out: {dropped}", LsruWarning)
         for key, ids in (available.get("ordering_restricted") or {}).items():
-            warnings.warn(f"ESPA restricts ordering {key} inputs, left out: {ids}", LsruWarning, stacklevel=3)
+            warn(f"ESPA restricts ordering {key} inputs, left out: {ids}", LsruWarning)
         groups, wanted = {}, {}
+        renamed: dict[str, None] = {}  # each explanation once, however many sensors the inputs span
         for key, section in available.items():
             if key in wire.NON_SENSOR_KEYS:
                 continue
             level = 1 if key.endswith("_l1") else 2
             ordered, notes = wire.map_c1_products(products, level)
-            for text in notes:
-                warnings.warn(text, RenamedWarning, stacklevel=3)
+            renamed.update(dict.fromkeys(notes))
             inputs = list(section.get("inputs", []))
             restricted = {p: set(ids) & set(inputs) for p, ids in (available.get("date_restricted") or {}).items()}
             # ESPA drops a date-restricted product from the sensor's list: it stays orderable for the other inputs
@@ -356,14 +387,12 @@ class Espa:
             for product in ordered:
                 gone = sorted(restricted.get(product, ()))
                 if gone:
-                    warnings.warn(
-                        f"{product} is restricted by date for {len(gone)} input(s), left out: {gone}",
-                        LsruWarning,
-                        stacklevel=3,
-                    )
+                    warn(f"{product} is restricted by date for {len(gone)} input(s), left out: {gone}", LsruWarning)
                     inputs = [i for i in inputs if i not in gone]
             if inputs:
                 groups[key], wanted[key] = inputs, ordered
+        for text in renamed:
+            warn(text, RenamedWarning)
         if not groups:
             raise InvalidInputError("none of the inputs can be ordered from ESPA (see the warnings)")
         return groups, wanted
@@ -416,15 +445,26 @@ class Order:
         ESPA order id (``espa-<email>-MMDDYYYY-HHMMSS-mmm``).
     conf : str or path-like, optional
         Configuration file, as for :class:`Espa`.
+    url, username, password : optional
+        As for :class:`Espa`.
 
     Attributes
     ----------
     orderid : str
     """
 
-    def __init__(self, orderid: str, conf: str | None = None, *, _session: _EspaSession | None = None) -> None:
+    def __init__(
+        self,
+        orderid: str,
+        conf: str | None = None,
+        *,
+        url: str | None = None,
+        username: str | None = None,
+        password: Secret | None = None,
+        _session: _EspaSession | None = None,
+    ) -> None:
         self.orderid = wire.check_order_id(orderid)  # escaped into URLs by wire.order_resource
-        self._session = _session or _EspaSession(conf)
+        self._session = _session or _EspaSession(conf, url, username, password)
 
     def __repr__(self) -> str:
         return f"Order({self.orderid!r})"

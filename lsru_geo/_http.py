@@ -37,6 +37,7 @@ import urllib3.connection
 import urllib3.connectionpool
 import urllib3.exceptions
 
+from ._hints import connection_failed
 from ._version import __version__
 from .exceptions import (
     ApiError,
@@ -499,7 +500,7 @@ class HttpClient:
             log.debug("%s %s failed: %s", method, url, type(error).__name__)
             if watch.reason is not None:
                 raise StallError(watch.reason) from None
-            raise TransportError(f"{self.service}: {method} {url} failed: {type(error).__name__}") from None
+            raise TransportError(connection_failed(self.service, method, url, error)) from None
         except BaseException:
             _MONITOR.remove(watch)
             raise

@@ -15,12 +15,12 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from . import _datasets, _inputs
+from . import _datasets, _hints, _inputs
 from . import _m2m_wire as wire
 from ._config import load_config
 from ._http import HttpClient, retry_after_seconds
 from ._secret import Secret
-from .exceptions import ApiError, AuthenticationError, BundleUnavailableWarning, InvalidInputError
+from .exceptions import ApiError, AuthenticationError, BundleUnavailableWarning, InvalidInputError, NotFoundError
 
 log = logging.getLogger("lsru_geo.m2m")
 PAGE_SIZE = 10_000  # the M2M docs recommend maxResults below 10,000 per request
@@ -37,6 +37,13 @@ class Usgs:
     conf : str or path-like, optional
         Configuration file with ``username`` and ``token`` (an M2M application token) in its ``[usgs]``
         section; default ``~/.lsru``. ``LSRU_USERNAME``/``LSRU_TOKEN``/``LSRU_M2M_URL`` override it.
+    url : str, optional
+        M2M JSON API root, with or without the version segment (``https://m2m.cr.usgs.gov/api/api/json/stable/``),
+        whose place ``version`` takes; overrides ``LSRU_M2M_URL`` and the default.
+    username : str, optional
+        Overrides ``LSRU_USERNAME`` and the file.
+    token : Secret, optional
+        The M2M application token, as ``Secret("...")`` so it never prints; overrides ``LSRU_TOKEN`` and the file.
 
     Attributes
     ----------
@@ -73,8 +80,16 @@ class Usgs:
     # an expired key is replaced this many times for one request; a service that keeps expiring fresh keys is broken
     RELOGINS = 3
 
-    def __init__(self, version: str = "stable", conf: str | None = None) -> None:
-        self._config = load_config(conf)
+    def __init__(
+        self,
+        version: str = "stable",
+        conf: str | None = None,
+        *,
+        url: str | None = None,
+        username: str | None = None,
+        token: Secret | None = None,
+    ) -> None:
+        self._config = load_config(conf, username=username, token=token, m2m_url=url)
         self.USER = self._config.username
         self.version = _inputs.check_api_version(version)  # a path segment of every request URL
         self.endpoint = f"{self._config.m2m_url}{version}/"
@@ -134,6 +149,18 @@ class Usgs:
 
     # -- requests -------------------------------------------------------------------------------------
     def _post(self, endpoint: str, payload: dict | None, headers: dict | None = None, decode=wire.unwrap) -> Any:
+        try:
+            return self._send(endpoint, payload, headers, decode)
+        except AuthenticationError as error:
+            if endpoint == "login-token":
+                raise _hints.refused_token(error, self._config.username) from None
+            raise
+        except NotFoundError as error:  # the endpoints asked for exist: "Invalid Endpoint" or a 404 means a wrong root
+            if error.code == "NOT_FOUND" or error.status == 404:
+                raise _hints.wrong_url(error, self._config.m2m_url) from None
+            raise
+
+    def _send(self, endpoint: str, payload: dict | None, headers: dict | None = None, decode=wire.unwrap) -> Any:
         url = self.endpoint + endpoint
         return self._http.call(
             "POST",

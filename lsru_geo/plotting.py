@@ -27,7 +27,15 @@ if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
     from matplotlib.axes import Axes
 
-__all__ = ["BROWSE_SIZES", "fetch_browse", "plot_browse", "plot_footprints", "plot_observations", "plot_timeline"]
+__all__ = [
+    "BROWSE_SIZES",
+    "fetch_browse",
+    "plot_browse",
+    "plot_footprints",
+    "plot_observations",
+    "plot_raster",
+    "plot_timeline",
+]
 
 #: ``size`` values of LandsatLook browse URLs: ``rrb`` (about 1,000 px) and ``thumb`` (about 200 px).
 BROWSE_SIZES = ("rrb", "thumb")
@@ -35,6 +43,9 @@ BROWSE_SIZES = ("rrb", "thumb")
 BROWSE_RETRY = RetryPolicy(attempts=3, base=0.5, cap=5.0, max_retry_after=30.0)
 _PNG, _JPEG = b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff"
 _AOI_STYLE = {"facecolor": "none", "edgecolor": "crimson", "linewidth": 2.0, "zorder": 5}
+#: Above this many scenes, footprint maps draw each WRS-2 path/row once, shaded by its number of scenes: hundreds
+#: of nearly identical overlapping polygons would hide each other.
+GROUP_ABOVE = 100
 
 
 def plot_footprints(
@@ -58,7 +69,10 @@ def plot_footprints(
         Outlined in red; with ``column='count'`` the overlap faces are also clipped to it.
     column : str
         ``'cloud_cover'`` (default), any other column of ``frame``, or ``'count'``: the footprints are cut
-        into the faces of their overlay and each face is coloured by the number of scenes over it.
+        into the faces of their overlay and each face is coloured by the number of scenes over it (a discrete
+        colour bar). With ``'cloud_cover'`` and more than :data:`GROUP_ABOVE` scenes, each WRS-2 path/row is
+        drawn once, outlined and shaded by its number of scenes, since hundreds of overlapping footprints would
+        hide each other.
     ax : matplotlib.axes.Axes, optional
         Where to draw; a new figure otherwise.
     cmap : str, optional
@@ -85,23 +99,47 @@ def plot_footprints(
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 6))
     outline = _aoi_in(aoi, frame.crs) if aoi is not None else None
+    by_cell = column == "cloud_cover" and len(frame) > GROUP_ABOVE and {"path", "row"} <= set(frame.columns)
+    cells = _path_rows(frame) if by_cell else None
     if column == "count":
         clip = outline.union_all() if outline is not None else None
         faces, counts = _coverage.overlap_faces(frame.geometry.values, clip)
         drawn = gpd.GeoDataFrame({"scenes": counts}, geometry=faces, crs=frame.crs)
         if len(drawn):
+            cmap_, norm, ticks = _count_scale(int(drawn["scenes"].max()), cmap or "viridis")
             drawn.plot(
                 column="scenes",
                 ax=ax,
-                cmap=cmap or "viridis",
+                cmap=cmap_,
+                norm=norm,
                 alpha=max(alpha, 0.7),
                 legend=legend,
-                legend_kwds={"label": "overlapping scenes"} if legend else None,
+                legend_kwds={"label": "overlapping scenes", "ticks": ticks} if legend else None,
                 edgecolor="none",
                 **kwargs,
             )
         if len(frame):
             frame.boundary.plot(ax=ax, color="0.3", linewidth=0.4)
+    elif cells is not None:
+        cmap_, norm, ticks = _count_scale(
+            int(cells["scenes"].max()), cmap or "viridis", lowest=int(cells["scenes"].min())
+        )
+        cells.plot(
+            column="scenes",
+            ax=ax,
+            cmap=cmap_,
+            norm=norm,
+            alpha=max(alpha, 0.6),
+            edgecolor="0.15",
+            linewidth=0.8,
+            legend=legend,
+            legend_kwds={"label": "scenes per path/row", "ticks": ticks} if legend else None,
+            **kwargs,
+        )
+        if len(cells) <= 40:  # labels stay legible up to a few dozen cells
+            for _, cell in cells.iterrows():
+                centre = cell.geometry.representative_point()
+                ax.annotate(f"{cell.path}/{cell.row}", (centre.x, centre.y), ha="center", va="center", fontsize=7)
     else:
         # draw the cloudiest first, so that the clearest scenes end up on top
         drawn = frame.sort_values(column, ascending=False, na_position="first") if column == "cloud_cover" else frame
@@ -131,14 +169,19 @@ def plot_footprints(
             ax.set_xlim(left - margin, right + margin)
             ax.set_ylim(bottom - margin, top + margin)
     ax.set_title(
-        f"{len(frame)} scene{'s' if len(frame) != 1 else ''}" + (" over the AOI" if outline is not None else "")
+        f"{len(frame)} scene{'s' if len(frame) != 1 else ''}"
+        + (f" in {len(cells)} path/rows" if cells is not None else "")
+        + (" over the AOI" if outline is not None else "")
     )
     _label_axes(ax, frame.crs)
     return ax
 
 
 def plot_observations(counts: xr.DataArray, ax: Axes | None = None, *, cmap: str = "viridis", **kwargs: Any) -> Axes:
-    """Show a per-pixel observation count (``gdf.lsru.observation_count(aoi)``) as an image with a colour bar.
+    """Show a per-pixel observation count (``gdf.lsru.observation_count(aoi)``) as a map with a colour bar.
+
+    Whole counts get a discrete colour bar, one colour and one tick per count; expected (weighted) counts a
+    continuous one.
 
     Parameters
     ----------
@@ -154,21 +197,78 @@ def plot_observations(counts: xr.DataArray, ax: Axes | None = None, *, cmap: str
     -------
     matplotlib.axes.Axes
     """
+    values = np.asarray(counts, dtype=float)
+    finite = values[np.isfinite(values)]
+    whole = finite.size > 0 and bool(np.all(finite == np.round(finite)))
+    name = counts.attrs.get("long_name", "observations")
+    ax = plot_raster(
+        counts, ax, cmap=cmap, label=name, discrete=whole, crs_name="equal-area projection centred on the AOI", **kwargs
+    )
+    if finite.size:
+        ax.set_title(f"{name}: {finite.min():g} to {finite.max():g}")
+    return ax
+
+
+def plot_raster(
+    data: xr.DataArray,
+    ax: Axes | None = None,
+    *,
+    cmap: str = "viridis",
+    label: str | None = None,
+    discrete: bool = False,
+    crs_name: str | None = None,
+    **kwargs: Any,
+) -> Axes:
+    """Draw a projected ``(y, x)`` raster with axes in kilometres labelled with its CRS, and a colour bar.
+
+    Parameters
+    ----------
+    data : xarray.DataArray
+        Dims ``(y, x)`` with coordinates in metres (pixel centres), its CRS readable by rioxarray (or in
+        ``attrs['crs']``).
+    ax : matplotlib.axes.Axes, optional
+    cmap : str
+    label : str, optional
+        Colour bar label; ``data.attrs['long_name']`` or its name by default.
+    discrete : bool
+        Whole-number values (counts): one colour and one tick per value.
+    crs_name : str, optional
+        How the axes name the CRS; its own name by default (``WGS 84 / UTM zone 12N``).
+    **kwargs
+        Passed to :meth:`matplotlib.axes.Axes.imshow` (``vmin``, ``vmax``, ...).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
     import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 6))
-    x, y = np.asarray(counts["x"]) / 1000, np.asarray(counts["y"]) / 1000
-    half_x = (x[1] - x[0]) / 2 if len(x) > 1 else 0.5
-    half_y = (y[0] - y[1]) / 2 if len(y) > 1 else 0.5
-    extent = (x[0] - half_x, x[-1] + half_x, y[-1] - half_y, y[0] + half_y)
-    image = ax.imshow(np.asarray(counts), extent=extent, origin="upper", cmap=cmap, interpolation="nearest", **kwargs)
-    ax.figure.colorbar(image, ax=ax, label=counts.attrs.get("long_name", "observations"))
-    ax.set_xlabel("x (km, equal-area projection centred on the AOI)")
+    x, y = np.asarray(data["x"], dtype=float) / 1000, np.asarray(data["y"], dtype=float) / 1000
+    half_x = abs(x[1] - x[0]) / 2 if len(x) > 1 else 0.5
+    half_y = abs(y[0] - y[1]) / 2 if len(y) > 1 else 0.5
+    north_up = len(y) < 2 or y[0] > y[1]
+    extent = (
+        (x[0] - half_x, x[-1] + half_x, y[-1] - half_y, y[0] + half_y)
+        if north_up
+        else (x[0] - half_x, x[-1] + half_x, y[0] - half_y, y[-1] + half_y)
+    )
+    values = np.asarray(data, dtype=float)
+    options: dict[str, Any] = {"cmap": cmap}
+    ticks = None
+    if discrete:
+        finite = values[np.isfinite(values)]
+        cmap_, norm, ticks = _count_scale(int(finite.max()) if finite.size else 0, cmap, lowest=0)
+        options = {"cmap": cmap_, "norm": norm}
+    image = ax.imshow(
+        values, extent=extent, origin="upper" if north_up else "lower", interpolation="nearest", **options, **kwargs
+    )
+    ax.figure.colorbar(image, ax=ax, label=label or data.attrs.get("long_name") or data.name or "", ticks=ticks)
+    name = crs_name or _crs_name(data)
+    ax.set_xlabel(f"x (km{', ' + name if name else ''})")
     ax.set_ylabel("y (km)")
-    values = np.asarray(counts)
-    if np.isfinite(values).any():
-        ax.set_title(f"{counts.attrs.get('long_name', 'observations')}: {np.nanmin(values):g} to {np.nanmax(values):g}")
+    ax.set_aspect("equal")
     return ax
 
 
@@ -397,6 +497,48 @@ def _aoi_in(aoi: Any, crs: Any) -> gpd.GeoSeries:
     else:
         series = gpd.GeoSeries([lonlat], crs=4326)
     return series.to_crs(crs) if crs is not None else series.set_crs(None, allow_override=True)
+
+
+def _count_scale(highest: int, cmap: str, *, lowest: int = 1) -> tuple[Any, Any, list[int]]:
+    """Return a colour map of one colour per whole count from ``lowest`` to ``highest``, its norm and ticks."""
+    import matplotlib
+    from matplotlib.colors import BoundaryNorm
+    from matplotlib.ticker import MaxNLocator
+
+    highest = max(highest, lowest)
+    levels = highest - lowest + 1
+    colours = matplotlib.colormaps[cmap].resampled(levels)
+    norm = BoundaryNorm(np.arange(lowest - 0.5, highest + 1.5), levels)
+    ticks = [int(t) for t in MaxNLocator(nbins=10, integer=True).tick_values(lowest, highest) if lowest <= t <= highest]
+    return colours, norm, ticks
+
+
+def _path_rows(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """One footprint per WRS-2 path/row (the first scene's) with its number of scenes."""
+    import geopandas as gpd
+
+    known = frame[frame["path"].notna() & frame["row"].notna()]
+    groups = known.groupby(["path", "row"], sort=True)
+    first = groups.head(1).set_index(["path", "row"]).sort_index()
+    cells = gpd.GeoDataFrame(
+        {"scenes": groups.size().loc[first.index].to_numpy()},
+        geometry=first.geometry.to_numpy(),
+        index=first.index,
+        crs=frame.crs,
+    )
+    return cells.reset_index()
+
+
+def _crs_name(data: Any) -> str | None:
+    import pyproj
+    import rioxarray  # noqa: F401 - registers DataArray.rio
+
+    try:
+        crs = data.attrs.get("crs") or data.rio.crs
+        name = pyproj.CRS.from_user_input(crs).name if crs is not None else None
+    except (AttributeError, pyproj.exceptions.CRSError):  # no CRS, or one pyproj cannot read: the axes say "km" only
+        return None
+    return None if name in (None, "unknown") else name
 
 
 def _label(column: str) -> str:

@@ -22,8 +22,9 @@ def bounds(geom: Any) -> tuple[float, float, float, float]:
 
     Parameters
     ----------
-    geom : dict or shapely geometry
-        A GeoJSON-like geometry (or Feature) or a shapely geometry.
+    geom : dict, shapely geometry or pandas.Series
+        A GeoJSON-like geometry (or Feature), a shapely geometry, or a row of a :meth:`Usgs.search` GeoDataFrame
+        (its footprint).
 
     Returns
     -------
@@ -39,6 +40,8 @@ def bounds(geom: Any) -> tuple[float, float, float, float]:
     """
     if isinstance(geom, Mapping) and geom.get("type") == "Feature":
         geom = geom.get("geometry")
+    elif not isinstance(geom, Mapping) and isinstance(getattr(geom, "geometry", None), shapely.Geometry):
+        geom = geom.geometry  # a search-result row
     try:
         geometry = geom if isinstance(geom, shapely.Geometry) else shape(geom)
     except (TypeError, ValueError, AttributeError, KeyError, IndexError, shapely.errors.ShapelyError):

@@ -160,3 +160,64 @@ def test_with_size_rewrites_only_the_size():
     url = "https://landsatlook.usgs.gov/gen-browse?size=rrb&type=refl&product_id=LC08_L1TP_1"
     assert plotting._with_size(url, "thumb") == url.replace("size=rrb", "size=thumb")
     assert "size=thumb" in plotting._with_size("http://h/gen-browse?product_id=x", "thumb")
+
+
+def colour_bar(ax):
+    (bar,) = [a for a in ax.figure.axes if a is not ax]
+    return bar
+
+
+def test_observation_counts_have_a_discrete_colour_bar_and_km_axes(scenes, tmp_path):
+    from matplotlib.colors import BoundaryNorm
+
+    counts = scenes.lsru.observation_count(AOI)
+    ax = scenes.lsru.plot_observations(AOI)
+    highest = int(np.nanmax(counts.values))
+    image = ax.get_images()[0]
+    assert isinstance(image.norm, BoundaryNorm) and image.cmap.N == highest + 1  # one colour per count, 0 included
+    ticks = colour_bar(ax).get_yticks()
+    assert len(ticks) >= 2 and all(float(t).is_integer() and 0 <= t <= highest for t in ticks)
+    assert ax.get_xlabel() == "x (km, equal-area projection centred on the AOI)" and ax.get_ylabel() == "y (km)"
+    left, right = ax.get_xlim()
+    assert 20 < right - left < 40  # the AOI is about 24 km wide: kilometres, not metres
+    rendered(ax.figure, tmp_path / "counts.png")
+    expected = scenes.lsru.plot_observations(AOI, weighted=True)
+    assert not isinstance(expected.get_images()[0].norm, BoundaryNorm)  # expected counts are not whole
+
+
+def test_overlap_counts_have_whole_ticks(scenes):
+    ax = scenes.lsru.plot(AOI, column="count")
+    ticks = colour_bar(ax).get_yticks()
+    assert len(ticks) >= 2 and all(float(t).is_integer() and t >= 1 for t in ticks)
+
+
+def test_hundreds_of_footprints_are_drawn_once_per_path_row(usgs, tmp_path):
+    many = usgs.search("landsat_ot_c2_l2", bbox=MONTPELLIER, begin="2016-01-01", end="2019-12-31")
+    cells = many.groupby(["path", "row"]).size()
+    assert len(many) > plotting.GROUP_ABOVE
+    ax = many.lsru.plot(AOI)
+    assert ax.get_title() == f"{len(many)} scenes in {len(cells)} path/rows over the AOI"
+    (shaded, *_) = ax.collections
+    assert len(shaded.get_paths()) == len(cells)  # one polygon per path/row, not one per scene
+    labels = sorted(t.get_text() for t in ax.texts)
+    assert labels == sorted(f"{p}/{r}" for p, r in cells.index)
+    ticks = colour_bar(ax).get_yticks()
+    assert all(float(t).is_integer() and cells.min() <= t <= cells.max() for t in ticks)
+    assert colour_bar(ax).get_ylabel() == "scenes per path/row"
+    rendered(ax.figure, tmp_path / "many.png")
+    few = many.head(plotting.GROUP_ABOVE)
+    assert len(few.lsru.plot().collections[0].get_paths()) == len(few)  # below the threshold: every footprint
+
+
+def test_projected_rasters_have_km_axes_named_by_their_crs():
+    import rioxarray  # noqa: F401 - DataArray.rio
+    import xarray as xr
+
+    x = 500_000 + 1000 * np.arange(40)
+    y = 2_900_000 - 1000 * np.arange(30)
+    ndvi = xr.DataArray(np.linspace(-0.2, 0.8, 1200).reshape(30, 40), dims=("y", "x"), coords={"x": x, "y": y})
+    ndvi = ndvi.rio.write_crs("EPSG:32612")
+    ax = plotting.plot_raster(ndvi, cmap="RdYlGn", vmin=-0.2, vmax=0.8, label="NDVI")
+    assert ax.get_xlabel() == "x (km, WGS 84 / UTM zone 12N)" and ax.get_ylabel() == "y (km)"
+    assert ax.get_xlim() == (499.5, 539.5) and ax.get_ylim() == (2870.5, 2900.5)
+    assert colour_bar(ax).get_ylabel() == "NDVI"
