@@ -75,7 +75,7 @@ class LsruAccessor:
     # -- downloading and opening ---------------------------------------------------------------------------
 
     def download(self, path: Any, bands: list[str] | None = None, *, usgs: Any = None, **options: Any) -> pd.DataFrame:
-        """Download these scenes' Level-2 products straight from USGS (see :meth:`Usgs.download`).
+        """Download these scenes' Level-1 or Level-2 products straight from USGS (see :meth:`Usgs.download`).
 
         Parameters
         ----------
@@ -100,11 +100,13 @@ class LsruAccessor:
         from ._m2m import Usgs
 
         client = usgs or Usgs()
-        client.download(self._frame, path, bands=bands, **options)
+        written = set(client.download(self._frame, path, bands=bands, **options))
         folder = Path(path)
         located = self._frame.copy()
+        # a bundle where USGS delivered one; otherwise the folder of the scene's files (bands asked for, or
+        # a bundle USGS lists as unavailable)
         located["local_path"] = [
-            str(folder / pid if bands is not None else folder / f"{pid}.tar")
+            str(folder / f"{pid}.tar") if folder / f"{pid}.tar" in written else str(folder / pid)
             for pid in self._frame["display_id"].astype(str)
         ]
         return located

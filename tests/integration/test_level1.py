@@ -179,11 +179,6 @@ def test_open_scene_reads_a_level1_bundle(usgs, quick, tmp_path):
     np.testing.assert_allclose(values[dn > 0], toa[dn > 0], rtol=1e-4)  # TOA reflectance, sun-corrected
 
 
-@pytest.mark.xfail(
-    reason="needs issue-15 accessor: .lsru.download's local_path must be <path>/<id>/ for scenes whose bundle "
-    "was unavailable (Usgs.download put their files there)",
-    strict=False,
-)
 def test_accessor_points_at_the_files_of_an_unbundled_scene(usgs, quick, tmp_path, monkeypatch):
     import warnings
 
