@@ -66,6 +66,20 @@ _L1_BANDS = {
 def _f(value: float, digits: int) -> Bare:
     return Bare(f"{value:.{digits}f}")
 
+def _corner_fields(corners: dict) -> list[tuple[str, object]]:
+    """Return the MTL's corner fields: latitude/longitude of each corner, then its projected x/y."""
+    names = ("UL", "UR", "LL", "LR")
+    geographic = [
+        (f"CORNER_{n}_{axis}_PRODUCT", _f(corners[n][i], 5)) for n in names for axis, i in (("LAT", 2), ("LON", 3))
+    ]
+    projected = [
+        (f"CORNER_{n}_PROJECTION_{axis}_PRODUCT", _f(corners[n][i], 3))
+        for n in names
+        for axis, i in (("X", 0), ("Y", 1))
+    ]
+    return geographic + projected
+
+
 
 def _utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.timezone.utc) if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
@@ -205,16 +219,7 @@ def mtl_groups(content: SceneContent, entity_id: str, ext: str = ".TIF") -> list
     if thermal:
         projection += [("THERMAL_LINES", Bare(str(g.height))), ("THERMAL_SAMPLES", Bare(str(g.width)))]
     projection += [("ORIENTATION", "NORTH_UP")]
-    for name in ("UL", "UR", "LL", "LR"):
-        projection += [
-            (f"CORNER_{name}_LAT_PRODUCT", _f(corners[name][2], 5)),
-            (f"CORNER_{name}_LON_PRODUCT", _f(corners[name][3], 5)),
-        ]
-    for name in ("UL", "UR", "LL", "LR"):
-        projection += [
-            (f"CORNER_{name}_PROJECTION_X_PRODUCT", _f(corners[name][0], 3)),
-            (f"CORNER_{name}_PROJECTION_Y_PRODUCT", _f(corners[name][1], 3)),
-        ]
+    projection += _corner_fields(corners)
 
     ledaps = not sensor.is_oli
     record2 = [
@@ -632,16 +637,7 @@ def level1_mtl_groups(content: SceneContent, entity_id: str) -> list[Group]:
         ("THERMAL_SAMPLES", Bare(str(g.width))),
         ("ORIENTATION", "NORTH_UP"),
     ]
-    for name in ("UL", "UR", "LL", "LR"):
-        projection += [
-            (f"CORNER_{name}_LAT_PRODUCT", _f(corners[name][2], 5)),
-            (f"CORNER_{name}_LON_PRODUCT", _f(corners[name][3], 5)),
-        ]
-    for name in ("UL", "UR", "LL", "LR"):
-        projection += [
-            (f"CORNER_{name}_PROJECTION_X_PRODUCT", _f(corners[name][0], 3)),
-            (f"CORNER_{name}_PROJECTION_Y_PRODUCT", _f(corners[name][1], 3)),
-        ]
+    projection += _corner_fields(corners)
     record = [
         (k, v) for k, v in base["LEVEL1_PROCESSING_RECORD"] if not k.startswith("FILE_NAME_") or k == "FILE_NAME_CPF"
     ]
