@@ -68,8 +68,9 @@ PathLike = str | os.PathLike
 #: Each point keeps a 32 KiB window, so an index costs ~0.8 % of the uncompressed size (~16 MB for a full
 #: 2 GB ESPA ``l1`` product).
 SPACING = 4 << 20
-#: Segments (inflated bytes between two seek points) one process keeps, across archives: ~24 x 4 MiB.
-CACHED_SEGMENTS = 24
+#: Segments (inflated bytes between two seek points) one process keeps, across archives: 16 x 4 MiB, enough
+#: for each of two threads to continue a few band strips where the last task stopped.
+CACHED_SEGMENTS = 16
 #: Open ``indexed_gzip`` readers kept idle per process (each holds its archive's seek points in memory).
 IDLE_READERS = 8
 #: Bytes hashed at each end of the archive to recognise it (with its size and modification time).
@@ -270,9 +271,8 @@ def build_index(archive: PathLike) -> tuple[TarIndex, bytes]:
         points = tuple(sorted({0, *(int(u) for u, _c in reader.seek_points())}))
         blob = io.BytesIO()
         reader.export_index(fileobj=blob)
-        # a key of its own: segments of an archive being (re)indexed are not those of an older index
-        segments = _Segments(("build", str(archive), os.getpid(), threading.get_ident(), id(reader)), points, total,
-                             lambda: _Lease(reader))
+        # listing the headers reads each segment once: nothing to cache
+        segments = _Segments(str(archive), points, total, lambda: _Lease(reader), cache=False)
         members = _list_members(segments, print_name)
     finally:
         reader.close()
@@ -394,8 +394,9 @@ _segment_lock = threading.Lock()
 class _Segments:
     """The uncompressed stream of one archive as segments between seek points, inflated on demand."""
 
-    def __init__(self, key: Any, points: tuple[int, ...], total: int, lease: Any) -> None:
-        self.key, self.points, self.total, self._lease = key, points, total, lease
+    def __init__(self, key: Any, points: tuple[int, ...], total: int, lease: Any, cache: bool = True) -> None:
+        self.key, self.points, self.total, self._lease, self._cache = key, points, total, lease, cache
+        self._last: tuple[int, bytes] = (-1, b"")  # without the shared cache: the last segment only
 
     def _bounds(self, i: int) -> tuple[int, int]:
         end = self.points[i + 1] if i + 1 < len(self.points) else self.total
@@ -428,6 +429,10 @@ class _Segments:
     def segment(self, i: int) -> bytes:
         """Return segment ``i``, from the cache or inflated (a concurrent request for it waits, not inflates)."""
         key = (self.key, i)
+        if not self._cache:
+            if self._last[0] != i:
+                self._last = (i, self._fetch(i, i)[0])
+            return self._last[1]
         with _segment_lock:
             if key in _segment_cache:
                 _segment_cache.move_to_end(key)

@@ -352,3 +352,22 @@ def test_threads_reading_one_archive_get_the_right_bytes(archive):
     with ThreadPoolExecutor(4) as pool:
         for (name, start, length), got in zip(jobs, pool.map(read, jobs), strict=True):
             assert got == contents[name][start : start + length]
+
+
+def test_many_small_members_are_listed_with_one_pass_over_each_segment(tmp_path):
+    path = tmp_path / "many.tar.gz"
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for i in range(2000):
+            data = member_bytes(i, 3000)
+            info = tarfile.TarInfo(f"small/{i:05d}.bin")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    path.write_bytes(gzip.compress(raw.getvalue(), compresslevel=1))
+    before = gzx.bytes_inflated()
+    archive = gzx.indexed_archive(path)
+    assert len(archive.members) == 2000
+    assert archive.read_member("small/01234.bin") == member_bytes(1234, 3000)
+    total = len(raw.getvalue())
+    # the build pass plus at most ~one more pass over the segments while listing, plus the member read
+    assert gzx.bytes_inflated() - before <= 2 * total + gzx.SPACING + 3000
