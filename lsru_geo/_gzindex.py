@@ -17,10 +17,11 @@ inflating that member's bytes and nothing before it:
   truncated, corrupt or of another format version is ignored and rebuilt.
 
 Reads go through seek points exactly: the uncompressed stream is cut into *segments* between consecutive
-points, a read inflates the whole segments it touches (starting at a point, nothing inflated is thrown
-away) and a small per-process cache keeps recent segments, so the strip a task reads next, or a TIFF header
-read again by every task, costs nothing more. Reading a member therefore inflates its bytes plus at most
-one segment at each end; :func:`bytes_inflated` counts it, for tests and benchmarks.
+points, and a read inflates the whole segments it touches (starting at a point, nothing inflated is thrown
+away). Each process keeps the segments it inflated last (``CACHE_BYTES``), so the task reading the next
+strip of a band finds the segment the two strips share, and small blocks apart (``SMALL_BLOCK``), so the
+TIFF header and tag arrays every task reads again cost nothing. Reading a member therefore inflates its
+bytes plus at most one segment at each end; :func:`bytes_inflated` counts it, for tests and benchmarks.
 
 Layering: pure I/O on local files; imports nothing else from lsru_geo but its exceptions.
 
@@ -68,9 +69,16 @@ PathLike = str | os.PathLike
 #: Each point keeps a 32 KiB window, so an index costs ~0.8 % of the uncompressed size (~16 MB for a full
 #: 2 GB ESPA ``l1`` product).
 SPACING = 4 << 20
-#: Segments (inflated bytes between two seek points) one process keeps, across archives: 16 x 4 MiB, enough
-#: for each of two threads to continue a few band strips where the last task stopped.
-CACHED_SEGMENTS = 16
+#: Inflated segments one process keeps, across archives (least recently used first out): the task reading
+#: the next strip of a band, before or after this one (dask orders tasks as it likes), finds the segment the
+#: strips share instead of inflating it again from its seek point.
+CACHE_BYTES = 128 << 20
+#: Reads up to ``SMALL_READ`` bytes (TIFF headers and tag arrays, which every chunk task reads again, at both
+#: ends of a band) are served from blocks of ``SMALL_BLOCK`` bytes kept apart (``CACHED_BLOCKS`` per process),
+#: so they survive the turnover of the big segments.
+SMALL_READ = 16 << 10
+SMALL_BLOCK = 64 << 10
+CACHED_BLOCKS = 256
 #: Open ``indexed_gzip`` readers kept idle per process (each holds its archive's seek points in memory).
 IDLE_READERS = 8
 #: Bytes hashed at each end of the archive to recognise it (with its size and modification time).
@@ -386,7 +394,9 @@ def _take(key: tuple) -> Any | None:
         return readers.pop() if readers else None
 
 
-_segment_cache: collections.OrderedDict[tuple, bytes] = collections.OrderedDict()
+_segment_cache: collections.OrderedDict[tuple, tuple[int, bytes]] = collections.OrderedDict()
+_cached_bytes = 0
+_block_cache: collections.OrderedDict[tuple, bytes] = collections.OrderedDict()
 _in_flight: dict[tuple, Future] = {}
 _segment_lock = threading.Lock()
 
@@ -426,57 +436,93 @@ class _Segments:
             out.append(bytes(buffer[lo - start : hi - start]))
         return out
 
-    def segment(self, i: int) -> bytes:
-        """Return segment ``i``, from the cache or inflated (a concurrent request for it waits, not inflates)."""
+    def segment(self, i: int, need_from: int) -> tuple[int, bytes]:
+        """Return ``(offset, bytes)`` of segment ``i`` from at most ``need_from`` to its end.
+
+        From the cache when it holds that much of the segment, else inflated from the segment's seek point
+        (a concurrent request for the same segment waits for that inflate rather than doing it again).
+        """
         key = (self.key, i)
         if not self._cache:
             if self._last[0] != i:
                 self._last = (i, self._fetch(i, i)[0])
-            return self._last[1]
+            return self.points[i], self._last[1]
         with _segment_lock:
-            if key in _segment_cache:
+            entry = _segment_cache.get(key)
+            if entry is not None and entry[0] <= need_from:
                 _segment_cache.move_to_end(key)
-                return _segment_cache[key]
+                return entry
             waiting = _in_flight.get(key)
             if waiting is None:
                 _in_flight[key] = mine = Future()
         if waiting is not None:
             return waiting.result()
         try:
-            data = self._fetch(i, i)[0]
+            entry = (self.points[i], self._fetch(i, i)[0])
         except BaseException as exc:
             with _segment_lock:
                 del _in_flight[key]
             mine.set_exception(exc)
             raise
-        self._store(key, data)
-        mine.set_result(data)
-        return data
-
-    def _store(self, key: tuple, data: bytes) -> None:
         with _segment_lock:
-            _segment_cache[key] = data
-            _segment_cache.move_to_end(key)
+            self._put(key, entry)
             _in_flight.pop(key, None)
-            while len(_segment_cache) > CACHED_SEGMENTS:
-                _segment_cache.popitem(last=False)
+        mine.set_result(entry)
+        return entry
+
+    @staticmethod
+    def _put(key: tuple, entry: tuple[int, bytes] | None) -> None:
+        """Store (or, with None, drop) a cache entry, then evict the least recently used over the budget."""
+        global _cached_bytes
+        old = _segment_cache.pop(key, None)
+        if old is not None:
+            _cached_bytes -= len(old[1])
+        if entry is not None and entry[1]:
+            _segment_cache[key] = entry
+            _cached_bytes += len(entry[1])
+        while _cached_bytes > CACHE_BYTES and _segment_cache:
+            _cached_bytes -= len(_segment_cache.popitem(last=False)[1][1])
 
     def read(self, start: int, length: int) -> bytes:
         """Return ``length`` uncompressed bytes from ``start`` (fewer at the end of the stream)."""
         end = min(start + length, self.total)
         if start >= end:
             return b""
+        if end - start <= SMALL_READ and self._cache:
+            first = start // SMALL_BLOCK
+            blocks = [self._block(n) for n in range(first, (end - 1) // SMALL_BLOCK + 1)]
+            joined = blocks[0] if len(blocks) == 1 else b"".join(blocks)
+            return joined[start - first * SMALL_BLOCK : end - first * SMALL_BLOCK]
+        return self._read_segments(start, end)
+
+    def _block(self, number: int) -> bytes:
+        key = (self.key, "block", number)
+        with _segment_lock:
+            block = _block_cache.get(key)
+            if block is not None:
+                _block_cache.move_to_end(key)
+                return block
+        start = number * SMALL_BLOCK
+        block = self._read_segments(start, min(start + SMALL_BLOCK, self.total))
+        with _segment_lock:
+            _block_cache[key] = block
+            while len(_block_cache) > CACHED_BLOCKS:
+                _block_cache.popitem(last=False)
+        return block
+
+    def _read_segments(self, start: int, end: int) -> bytes:
         first, last = self._number(start), self._number(end - 1)
-        if last - first >= 2:  # a long read: inflate the inner segments in one go, keep only the last
-            parts = [self.segment(first)]
-            inner = self._fetch(first + 1, last - 1)
-            parts += inner
-            parts.append(self.segment(last))
+        lo, head = self.segment(first, start)
+        if first == last:
+            data = head[start - lo : end - lo]
         else:
-            parts = [self.segment(i) for i in range(first, last + 1)]
-        seg_start = self.points[first]
-        joined = parts[0] if len(parts) == 1 else b"".join(parts)
-        return joined[start - seg_start : end - seg_start]
+            parts = [head[start - lo :]]
+            if last - first >= 2:  # a long read: the inner segments in one inflate, not cached
+                parts += self._fetch(first + 1, last - 1)
+            tail_lo, tail = self.segment(last, self.points[last])
+            parts.append(tail[: end - tail_lo])
+            data = b"".join(parts)
+        return data
 
 
 class _Window(io.RawIOBase):
@@ -656,8 +702,11 @@ def indexed_archive(path: PathLike) -> IndexedTarGz:
 
 def clear_caches() -> None:
     """Drop this process's cached segments and idle readers (for tests and benchmarks)."""
+    global _cached_bytes
     with _segment_lock:
         _segment_cache.clear()
+        _block_cache.clear()
+        _cached_bytes = 0
     with _archives_lock:
         _archives.clear()
     with _idle_lock:
