@@ -18,8 +18,9 @@ inflating that member's bytes and nothing before it:
 
 Reads go through seek points exactly: the uncompressed stream is cut into *segments* between consecutive
 points, and a read inflates the whole segments it touches (starting at a point, nothing inflated is thrown
-away). Each process keeps the segments it inflated last (``CACHE_BYTES``), so the task reading the next
-strip of a band finds the segment the two strips share, and small blocks apart (``SMALL_BLOCK``), so the
+away). Each process keeps the parts of inflated segments that no read has returned yet (``CACHE_BYTES``),
+so the task reading the next strip of a band finds the part of the segment the two strips share, and small
+blocks apart (``SMALL_BLOCK``), so the
 TIFF header and tag arrays every task reads again cost nothing. Reading a member therefore inflates its
 bytes plus at most one segment at each end; :func:`bytes_inflated` counts it, for tests and benchmarks.
 
@@ -69,10 +70,14 @@ PathLike = str | os.PathLike
 #: Each point keeps a 32 KiB window, so an index costs ~0.8 % of the uncompressed size (~16 MB for a full
 #: 2 GB ESPA ``l1`` product).
 SPACING = 4 << 20
-#: Inflated segments one process keeps, across archives (least recently used first out): the task reading
-#: the next strip of a band, before or after this one (dask orders tasks as it likes), finds the segment the
-#: strips share instead of inflating it again from its seek point.
-CACHE_BYTES = 128 << 20
+#: Inflated bytes one process keeps, across archives: of each segment inflated, the parts no read has
+#: returned yet (least recently used first out). The task reading the next strip of a band, before or after
+#: this one (dask orders tasks as it likes), finds there the part of the segment the two strips share
+#: instead of inflating the segment again from its seek point. A 20-scene stack of 3 bands keeps ~60 such
+#: parts of up to 4 MiB.
+CACHE_BYTES = 256 << 20
+#: Of what reads returned, the most recent bytes kept too (GDAL reads some ranges more than once).
+RECENT_BYTES = 64 << 20
 #: Reads up to ``SMALL_READ`` bytes (TIFF headers and tag arrays, which every chunk task reads again, at both
 #: ends of a band) are served from blocks of ``SMALL_BLOCK`` bytes kept apart (``CACHED_BLOCKS`` per process),
 #: so they survive the turnover of the big segments.
@@ -394,8 +399,6 @@ def _take(key: tuple) -> Any | None:
         return readers.pop() if readers else None
 
 
-_segment_cache: collections.OrderedDict[tuple, tuple[int, bytes]] = collections.OrderedDict()
-_cached_bytes = 0
 _block_cache: collections.OrderedDict[tuple, bytes] = collections.OrderedDict()
 _in_flight: dict[tuple, Future] = {}
 _segment_lock = threading.Lock()
@@ -436,52 +439,45 @@ class _Segments:
             out.append(bytes(buffer[lo - start : hi - start]))
         return out
 
-    def segment(self, i: int, need_from: int) -> tuple[int, bytes]:
-        """Return ``(offset, bytes)`` of segment ``i`` from at most ``need_from`` to its end.
+    def part(self, i: int, start: int, end: int, consume: bool = True) -> bytes:
+        """Return bytes ``[start, end)`` of segment ``i``: from the cache, else inflated from its seek point.
 
-        From the cache when it holds that much of the segment, else inflated from the segment's seek point
-        (a concurrent request for the same segment waits for that inflate rather than doing it again).
+        What a read returns is dropped from the cache (``consume``) and the rest of the segment kept: chunk
+        tasks read each band strip once, in whatever order dask runs them, and the strips before and after
+        this one need exactly the rest. A concurrent request for a segment being inflated waits for it.
         """
         key = (self.key, i)
         if not self._cache:
             if self._last[0] != i:
                 self._last = (i, self._fetch(i, i)[0])
-            return self.points[i], self._last[1]
+            lo = self.points[i]
+            return self._last[1][start - lo : end - lo]
         with _segment_lock:
-            entry = _segment_cache.get(key)
-            if entry is not None and entry[0] <= need_from:
-                _segment_cache.move_to_end(key)
-                return entry
+            found = _cut(key, start, end, consume)
+            if found is not None:
+                return found
             waiting = _in_flight.get(key)
             if waiting is None:
                 _in_flight[key] = mine = Future()
         if waiting is not None:
-            return waiting.result()
-        try:
-            entry = (self.points[i], self._fetch(i, i)[0])
-        except BaseException as exc:
+            whole = waiting.result()
+        else:
+            try:
+                whole = self._fetch(i, i)[0]
+            except BaseException as exc:
+                with _segment_lock:
+                    del _in_flight[key]
+                mine.set_exception(exc)
+                raise
             with _segment_lock:
+                _unread.put(key, [(self.points[i], whole)])
                 del _in_flight[key]
-            mine.set_exception(exc)
-            raise
-        with _segment_lock:
-            self._put(key, entry)
-            _in_flight.pop(key, None)
-        mine.set_result(entry)
-        return entry
-
-    @staticmethod
-    def _put(key: tuple, entry: tuple[int, bytes] | None) -> None:
-        """Store (or, with None, drop) a cache entry, then evict the least recently used over the budget."""
-        global _cached_bytes
-        old = _segment_cache.pop(key, None)
-        if old is not None:
-            _cached_bytes -= len(old[1])
-        if entry is not None and entry[1]:
-            _segment_cache[key] = entry
-            _cached_bytes += len(entry[1])
-        while _cached_bytes > CACHE_BYTES and _segment_cache:
-            _cached_bytes -= len(_segment_cache.popitem(last=False)[1][1])
+            mine.set_result(whole)
+        if consume:
+            with _segment_lock:
+                _remove(key, start, end)
+        lo = self.points[i]
+        return whole[start - lo : end - lo]
 
     def read(self, start: int, length: int) -> bytes:
         """Return ``length`` uncompressed bytes from ``start`` (fewer at the end of the stream)."""
@@ -503,26 +499,100 @@ class _Segments:
                 _block_cache.move_to_end(key)
                 return block
         start = number * SMALL_BLOCK
-        block = self._read_segments(start, min(start + SMALL_BLOCK, self.total))
+        # not consumed: a header block also holds the first pixels, which the strip read wants too
+        block = self._read_segments(start, min(start + SMALL_BLOCK, self.total), consume=False)
         with _segment_lock:
             _block_cache[key] = block
             while len(_block_cache) > CACHED_BLOCKS:
                 _block_cache.popitem(last=False)
         return block
 
-    def _read_segments(self, start: int, end: int) -> bytes:
+    def _read_segments(self, start: int, end: int, consume: bool = True) -> bytes:
         first, last = self._number(start), self._number(end - 1)
-        lo, head = self.segment(first, start)
         if first == last:
-            data = head[start - lo : end - lo]
-        else:
-            parts = [head[start - lo :]]
-            if last - first >= 2:  # a long read: the inner segments in one inflate, not cached
-                parts += self._fetch(first + 1, last - 1)
-            tail_lo, tail = self.segment(last, self.points[last])
-            parts.append(tail[: end - tail_lo])
-            data = b"".join(parts)
-        return data
+            return self.part(first, start, end, consume)
+        parts = [self.part(first, start, self._bounds(first)[1], consume)]
+        if last - first >= 2:  # a long read: the inner segments in one inflate, not cached
+            parts += self._fetch(first + 1, last - 1)
+        parts.append(self.part(last, self.points[last], end, consume))
+        return b"".join(parts)
+
+
+class _Pieces:
+    """Cached pieces of segments, least recently used segment first out over a byte budget (lock held)."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget, self.size = budget, 0
+        self.by_segment: collections.OrderedDict[tuple, list[tuple[int, bytes]]] = collections.OrderedDict()
+
+    def find(self, key: tuple, start: int, end: int) -> bytes | None:
+        """Return ``[start, end)`` if one cached piece of the segment holds it all."""
+        for lo, data in self.by_segment.get(key, ()):
+            if lo <= start and end <= lo + len(data):
+                self.by_segment.move_to_end(key)
+                return data[start - lo : end - lo]
+        return None
+
+    def cut(self, key: tuple, start: int, end: int) -> bytes | None:
+        """Drop ``[start, end)`` from the pieces, keeping what lies before and after; return what was cut."""
+        pieces = self.by_segment.get(key)
+        if pieces is None:
+            return None
+        kept, cut = [], None
+        for lo, data in pieces:
+            hi = lo + len(data)
+            if hi <= start or lo >= end:
+                kept.append((lo, data))
+                continue
+            if lo <= start and end <= hi:
+                cut = data[start - lo : end - lo]
+            if lo < start:
+                kept.append((lo, data[: start - lo]))
+            if hi > end:
+                kept.append((end, data[end - lo :]))
+        self.put(key, kept)
+        return cut
+
+    def put(self, key: tuple, pieces: list[tuple[int, bytes]]) -> None:
+        """Store a segment's pieces (none: forget it), then evict over the budget."""
+        old = self.by_segment.pop(key, None)
+        if old is not None:
+            self.size -= sum(len(d) for _, d in old)
+        if pieces:
+            self.by_segment[key] = pieces
+            self.size += sum(len(d) for _, d in pieces)
+        while self.size > self.budget and self.by_segment:
+            self.size -= sum(len(d) for _, d in self.by_segment.popitem(last=False)[1])
+
+    def add(self, key: tuple, lo: int, data: bytes) -> None:
+        """Add one piece to a segment's pieces."""
+        if data:
+            self.put(key, [*self.by_segment.get(key, ()), (lo, data)])
+
+    def clear(self) -> None:
+        self.by_segment.clear()
+        self.size = 0
+
+
+def _cut(key: tuple, start: int, end: int, consume: bool) -> bytes | None:
+    """Return ``[start, end)`` of a segment from the cache, moving it to the recently-read tier (lock held)."""
+    found = _unread.find(key, start, end)
+    if found is None:
+        return _recently_read.find(key, start, end)
+    if consume:
+        _remove(key, start, end)
+    return found
+
+
+def _remove(key: tuple, start: int, end: int) -> None:
+    """Move ``[start, end)`` of a segment from the unread pieces to the recently read ones (lock held)."""
+    cut = _unread.cut(key, start, end)
+    if cut is not None:
+        _recently_read.add(key, start, cut)
+
+
+_unread = _Pieces(CACHE_BYTES)
+_recently_read = _Pieces(RECENT_BYTES)
 
 
 class _Window(io.RawIOBase):
@@ -702,11 +772,10 @@ def indexed_archive(path: PathLike) -> IndexedTarGz:
 
 def clear_caches() -> None:
     """Drop this process's cached segments and idle readers (for tests and benchmarks)."""
-    global _cached_bytes
     with _segment_lock:
-        _segment_cache.clear()
+        _unread.clear()
+        _recently_read.clear()
         _block_cache.clear()
-        _cached_bytes = 0
     with _archives_lock:
         _archives.clear()
     with _idle_lock:
