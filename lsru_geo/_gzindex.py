@@ -77,7 +77,7 @@ SPACING = 4 << 20
 #: parts of up to 4 MiB.
 CACHE_BYTES = 256 << 20
 #: Of what reads returned, the most recent bytes kept too (GDAL reads some ranges more than once).
-RECENT_BYTES = 64 << 20
+RECENT_BYTES = 256 << 20
 #: Reads up to ``SMALL_READ`` bytes (TIFF headers and tag arrays, which every chunk task reads again, at both
 #: ends of a band) are served from blocks of ``SMALL_BLOCK`` bytes kept apart (``CACHED_BLOCKS`` per process),
 #: so they survive the turnover of the big segments.
@@ -101,6 +101,7 @@ _PREFIX = struct.Struct("<8sIQQ32s32s")  # magic, version, header length, points
 # ---------------------------------------------------------------------------------------------------------
 
 _inflated = 0
+_returned = 0
 _builds = 0
 _count_lock = threading.Lock()
 
@@ -113,16 +114,25 @@ def bytes_inflated() -> int:
     return _inflated
 
 
+def bytes_returned() -> int:
+    """Return the bytes this process's member files have returned to their readers (GDAL) so far.
+
+    Against :func:`bytes_inflated`: GDAL reads some bytes more than once (adjacent chunks share tile rows).
+    """
+    return _returned
+
+
 def index_builds() -> int:
     """Return how many indexes this process has built (each inflates its whole archive once)."""
     return _builds
 
 
-def _count(inflated: int, built: bool = False) -> None:
-    global _inflated, _builds
+def _count(inflated: int, built: bool = False, returned: int = 0) -> None:
+    global _inflated, _builds, _returned
     with _count_lock:
         _inflated += inflated
         _builds += built
+        _returned += returned
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -624,6 +634,7 @@ class _Window(io.RawIOBase):
             return b""
         data = self._segments.read(self._offset + self._pos, size)
         self._pos += len(data)
+        _count(0, returned=len(data))
         return data
 
     def readall(self) -> bytes:
@@ -788,6 +799,7 @@ def clear_caches() -> None:
 __all__ = [
     "IndexedTarGz",
     "bytes_inflated",
+    "bytes_returned",
     "cache_folder",
     "clear_caches",
     "ensure_index",
