@@ -248,6 +248,7 @@ def _write_atomically(target: Path, data: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the archive's other readers need the index too
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -392,3 +392,9 @@ def test_many_small_members_are_listed_with_one_pass_over_each_segment(tmp_path)
     total = len(raw.getvalue())
     # the build pass plus at most ~one more pass over the segments while listing, plus the member read
     assert gzx.bytes_inflated() - before <= 2 * total + gzx.SPACING + 3000
+
+
+def test_sidecar_is_readable_by_the_archive_s_other_readers(archive):
+    path, _ = archive
+    sidecar = gzx.ensure_index(path)
+    assert sidecar.stat().st_mode & 0o044 == 0o044
