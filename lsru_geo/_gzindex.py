@@ -24,6 +24,11 @@ blocks apart (``SMALL_BLOCK``), so the
 TIFF header and tag arrays every task reads again cost nothing. Reading a member therefore inflates its
 bytes plus at most one segment at each end; :func:`bytes_inflated` counts it, for tests and benchmarks.
 
+Use: :func:`ensure_index` once an archive is complete (right after a download is verified); then
+``indexed_archive(path).members`` lists it and ``indexed_archive(path).open_member(name)`` is the file
+rasterio reads a member through (``rasterio.open(name, opener=lambda _p, mode="rb": archive.open_member(m))``).
+A missing index is built on first use.
+
 Layering: pure I/O on local files; imports nothing else from lsru_geo but its exceptions.
 
 Examples
