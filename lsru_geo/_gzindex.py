@@ -719,16 +719,18 @@ class IndexedTarGz:
         The points are read and checked each time rather than kept in memory between readers.
         """
         with self._lock:
-            blob = _read_blob(self._sidecar, self._blob_at, self._blob_len, self._blob_digest)
-            if blob is None:  # corrupt, truncated or replaced since the header was read: rebuild, once
-                self._load(rebuild=True)
+            for attempt in range(2):
                 blob = _read_blob(self._sidecar, self._blob_at, self._blob_len, self._blob_digest)
-                if blob is None:
-                    raise InvalidInputError(f"the index {self._sidecar} of {self.path} cannot be read back")
-        try:
-            return _new_reader(self.path, blob)
-        except Exception as exc:  # a library that cannot import the points (another version)
-            raise InvalidInputError(f"the seek points in {self._sidecar} do not load: {exc}") from exc
+                if blob is not None:
+                    try:
+                        return _new_reader(self.path, blob)
+                    except Exception as exc:  # points another indexed_gzip version wrote and this one refuses
+                        failure: Exception = exc
+                else:  # corrupt, truncated or replaced since the header was read
+                    failure = InvalidInputError("its seek points do not match their digest")
+                if attempt == 0:
+                    self._load(rebuild=True)
+        raise InvalidInputError(f"the index {self._sidecar} of {self.path} cannot be used: {failure}") from failure
 
     def _lease(self) -> _Lease:
         reader = _take(self._key)

@@ -398,3 +398,18 @@ def test_sidecar_is_readable_by_the_archive_s_other_readers(archive):
     path, _ = archive
     sidecar = gzx.ensure_index(path)
     assert sidecar.stat().st_mode & 0o044 == 0o044
+
+
+def test_seek_points_the_library_refuses_are_rebuilt(archive):
+    """A sidecar whose digests hold but whose points indexed_gzip will not import (another version's format)."""
+    path, contents = archive
+    sidecar = gzx.ensure_index(path)
+    index, blob_at, _length, _digest = gzx._read_header(sidecar)
+    data = sidecar.read_bytes()
+    blob = bytearray(data[blob_at:])
+    blob[:5] = b"XXXXX"  # not indexed_gzip's magic
+    sidecar.write_bytes(gzx._encode(index, bytes(blob)))
+    builds = gzx.index_builds()
+    tgz = gzx.indexed_archive(path)
+    assert tgz.read_member("target.bin") == contents["target.bin"]
+    assert gzx.index_builds() == builds + 1
