@@ -413,3 +413,21 @@ def test_seek_points_the_library_refuses_are_rebuilt(archive):
     tgz = gzx.indexed_archive(path)
     assert tgz.read_member("target.bin") == contents["target.bin"]
     assert gzx.index_builds() == builds + 1
+
+
+def test_a_member_claiming_an_absurd_size_allocates_nothing(tmp_path):
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for name in ("first.txt", "huge_SR_B4.tif"):
+            info = tarfile.TarInfo(name)
+            info.size = 10
+            tar.addfile(info, io.BytesIO(b"0123456789"))
+    data = bytearray(raw.getvalue())
+    header = tarfile.TarInfo("huge_SR_B4.tif")
+    header.size = 5 * 2**40  # claims 5 TiB
+    data[1024:1536] = header.tobuf(format=tarfile.GNU_FORMAT)[:512]
+    path = tmp_path / "liar.tar.gz"
+    path.write_bytes(gzip.compress(bytes(data)))
+    with pytest.raises(InvalidInputError, match=r"liar\.tar\.gz.*end of data"):  # refused whole, before any read
+        gzx.indexed_archive(path)
+    assert not list(tmp_path.glob("*.lsru-index"))
