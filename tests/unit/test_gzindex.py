@@ -431,3 +431,17 @@ def test_a_member_claiming_an_absurd_size_allocates_nothing(tmp_path):
     with pytest.raises(InvalidInputError, match=r"liar\.tar\.gz.*end of data"):  # refused whole, before any read
         gzx.indexed_archive(path)
     assert not list(tmp_path.glob("*.lsru-index"))
+
+
+def test_concatenated_gzip_members_read_as_one_stream(tmp_path):
+    """``cat a.gz b.gz`` (or a parallel compressor's output) is one valid gzip file."""
+    source = tmp_path / "one.tar.gz"
+    contents = make_archive(source)
+    raw = gzip.decompress(source.read_bytes())
+    cut = 5 * MiB + 333
+    path = tmp_path / "two.tar.gz"
+    path.write_bytes(gzip.compress(raw[:cut], compresslevel=1) + gzip.compress(raw[cut:], compresslevel=1))
+    archive = gzx.indexed_archive(path)
+    assert list(archive.members) == list(contents)
+    for name, data in contents.items():
+        assert archive.read_member(name) == data
