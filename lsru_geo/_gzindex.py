@@ -594,6 +594,8 @@ def _cut(key: tuple, start: int, end: int, consume: bool) -> bytes | None:
     """Return ``[start, end)`` of a segment from the cache, moving it to the recently-read tier (lock held)."""
     found = _unread.find(key, start, end)
     if found is None:
+        if consume:  # read a second time (by the chunk on the other side of a shared tile row): not again
+            return _recently_read.cut(key, start, end)
         return _recently_read.find(key, start, end)
     if consume:
         _remove(key, start, end)
