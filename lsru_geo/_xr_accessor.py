@@ -10,6 +10,7 @@ method is lazy on dask-backed data.
 ``ds.lsru.mask(...)``              the Dataset with masked pixels set to NaN (QA variables left as they are)
 ``ds.lsru.ndvi()``                 ``(nir08 - red) / (nir08 + red)``, float32
 ``ds.lsru.normalized_difference``  ``(a - b) / (a + b)`` of any two variables
+``ds.lsru.composite("median")``    median over time ignoring NaN (as ``np.nanmedian``, faster); QA left out
 =================================  ===========================================================================
 
 Examples
@@ -146,3 +147,38 @@ class LsruAccessor:
     def ndvi(self) -> xr.DataArray:
         """Return the NDVI, ``(nir08 - red) / (nir08 + red)``, named ``"ndvi"``."""
         return self.normalized_difference("nir08", "red", name="ndvi")
+
+    # -- composites ----------------------------------------------------------------------------------------
+
+    def composite(self, how: str = "median", dim: str = "time") -> xr.Dataset:
+        """Return every non-QA variable reduced over ``dim`` ignoring NaN (lazy on dask data).
+
+        Parameters
+        ----------
+        how : {"median"}
+            ``"median"`` gives the same values as ``np.nanmedian`` (and ``ds.median(dim)``), several times
+            faster on Landsat time series (see :mod:`lsru_geo._composite`).
+        dim : str, default "time"
+            The dimension reduced.
+
+        Returns
+        -------
+        xarray.Dataset
+            The variables that have ``dim``, without it and its coordinates; QA bit fields are left out.
+
+        Raises
+        ------
+        InvalidInputError
+            For another ``how``.
+
+        Examples
+        --------
+        >>> median_ndvi = ds.lsru.mask().assign(ndvi=ds.lsru.mask().lsru.ndvi()).lsru.composite()  # doctest: +SKIP
+        """
+        from . import _composite
+        from .exceptions import InvalidInputError
+
+        if how != "median":
+            raise InvalidInputError(f"composite how must be 'median', got {how!r}")
+        kept = [name for name, v in self._ds.data_vars.items() if name not in QA_VARIABLES and dim in v.dims]
+        return xr.Dataset({name: _composite.nanmedian(self._ds[name], dim) for name in kept}, attrs=self._ds.attrs)
