@@ -173,7 +173,9 @@ class LsruAccessor:
 
         Examples
         --------
-        >>> median_ndvi = ds.lsru.mask().assign(ndvi=ds.lsru.mask().lsru.ndvi()).lsru.composite()  # doctest: +SKIP
+        >>> masked = ds.lsru.mask()  # doctest: +SKIP
+        >>> composite = masked.assign(ndvi=masked.lsru.ndvi()).lsru.composite("median")  # doctest: +SKIP
+        >>> composite.ndvi.plot()  # doctest: +SKIP
         """
         from . import _composite
         from .exceptions import InvalidInputError
