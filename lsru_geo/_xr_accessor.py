@@ -156,8 +156,9 @@ class LsruAccessor:
         Parameters
         ----------
         how : {"median"}
-            ``"median"`` gives the same values as ``np.nanmedian`` (and ``ds.median(dim)``), several times
-            faster on Landsat time series (see :mod:`lsru_geo._composite`).
+            ``"median"`` gives the same values as ``np.nanmedian``, several times faster on Landsat time series
+            (see :mod:`lsru_geo._composite`; xarray's own ``median`` on dask data averages in float64, so it
+            can differ in the last bit of a float32).
         dim : str, default "time"
             The dimension reduced.
 
@@ -169,11 +170,13 @@ class LsruAccessor:
         Raises
         ------
         InvalidInputError
-            For another ``how``.
+            For another ``how``, or when no variable has ``dim``.
 
         Examples
         --------
-        >>> median_ndvi = ds.lsru.mask().assign(ndvi=ds.lsru.mask().lsru.ndvi()).lsru.composite()  # doctest: +SKIP
+        >>> masked = ds.lsru.mask()  # doctest: +SKIP
+        >>> composite = masked.assign(ndvi=masked.lsru.ndvi()).lsru.composite("median")  # doctest: +SKIP
+        >>> composite.ndvi.plot()  # doctest: +SKIP
         """
         from . import _composite
         from .exceptions import InvalidInputError
@@ -181,4 +184,6 @@ class LsruAccessor:
         if how != "median":
             raise InvalidInputError(f"composite how must be 'median', got {how!r}")
         kept = [name for name, v in self._ds.data_vars.items() if name not in QA_VARIABLES and dim in v.dims]
+        if not kept:
+            raise InvalidInputError(f"no non-QA variable of this Dataset has a {dim!r} dimension")
         return xr.Dataset({name: _composite.nanmedian(self._ds[name], dim) for name in kept}, attrs=self._ds.attrs)

@@ -89,3 +89,5 @@ def test_dataset_accessor_composite_skips_qa_variables():
     np.testing.assert_allclose(out.ndvi.values, ds.ndvi.median("time").values, rtol=1e-6)
     with pytest.raises(ValueError, match="median"):
         ds.lsru.composite("mode")
+    with pytest.raises(ValueError, match="'band'"):
+        ds.lsru.composite("median", dim="band")
