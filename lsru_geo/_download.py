@@ -70,7 +70,9 @@ _MAX_RESTARTS = 3
 # a running file's remaining bytes are split with an idle worker only when both halves hold this much: each range
 # costs a request (and, on the Internet, a connection set-up), worth it for megabytes, not for kilobytes
 _MIN_RANGE = 1 << 20
-_CHECKPOINT_BYTES = 4 << 20  # a stream of a file in several ranges records its progress in the sidecar this often
+# how often a stream of a file in several ranges records its progress in the sidecar (what a kill loses at most)
+_CHECKPOINT_BYTES = 4 << 20
+_CHECKPOINT_SECONDS = 1.0
 _MAX_MD5_FILE = 64 * 1024  # an ESPA .md5 file is one line; a larger answer is not one
 _DISK_FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 T = TypeVar("T")
@@ -874,7 +876,7 @@ class _Engine:
         """Write a body into the part at its range's place, up to the range's end (which a split may move)."""
         pos = segment.filled
         hashing = owner and job.digest is not None and job.hashed == pos  # only the owner hashes
-        checkpoint = pos + _CHECKPOINT_BYTES
+        checkpoint, checkpoint_at = pos + _CHECKPOINT_BYTES, time.monotonic() + _CHECKPOINT_SECONDS
         try:
             with open(job.part, "r+b", buffering=0) as out:  # unbuffered: bytes counted as filled are in the file
                 out.seek(pos)
@@ -897,12 +899,14 @@ class _Engine:
                         job.bar.update(n)
                         self.received += n
                         segment.filled = pos
-                        if segment.end is not None and pos >= segment.end:
+                        if segment.end is not None and pos >= segment.end and not self._read_on(job, segment):
                             segment.busy = False  # with the fill, so a range given back is never left to nobody
-                            return
-                        if job.multi and pos >= checkpoint:
+                            if pos != segment.limit:
+                                return  # cut short by a split: the rest of the body is not wanted
+                            # else read on to the end of the body (no byte left), so the connection is reused
+                        if job.multi and (pos >= checkpoint or time.monotonic() >= checkpoint_at):
                             job.save_state()
-                            checkpoint = pos + _CHECKPOINT_BYTES
+                            checkpoint, checkpoint_at = pos + _CHECKPOINT_BYTES, time.monotonic() + _CHECKPOINT_SECONDS
         except TransportError as error:
             of = f"{job.total:,}" if job.total is not None else "?"
             what = "stalled" if isinstance(error, StallError) else "connection dropped"
@@ -911,7 +915,25 @@ class _Engine:
             with self._cond:
                 segment.end = job.total = pos
             return
+        if pos >= segment.end:
+            return
         raise TransportError(f"connection closed after {job.kept():,} of {job.total:,} bytes")
+
+    def _read_on(self, job: _Job, segment: _Segment) -> bool:
+        """Under the lock: at the end of its range, take on the untouched free ranges its body carries anyway.
+
+        Those are ranges given back by helpers (a server that ignores ``Range``). Returns False when the stream
+        has nothing more to read.
+        """
+        index = job.segments.index(segment) + 1
+        while index < len(job.segments) and segment.limit is not None:
+            after = job.segments[index]
+            untouched = not after.busy and after.filled == after.start == segment.end
+            if not untouched or after.end is None or after.end > segment.limit:
+                break
+            segment.end = after.end
+            del job.segments[index]
+        return segment.filled < segment.end
 
     def _hash_rest(self, job: _Job) -> str | None:
         """Wait for the helpers, then hash what the streams did not; the file's MD5, or None when none is expected."""
