@@ -14,6 +14,17 @@ as dropped connections; an attempt that added bytes to the part restarts the cou
 part (a resume would meet the same wall) and fails that file with a :class:`DownloadError` naming it. A lock file per
 download (``<name>.lock``) lets several processes share a folder: the second one to take a lock finds the file
 complete and skips it.
+
+When fewer files remain than workers (the last file of a batch, or one big file), idle workers fetch byte ranges of
+the files still running on connections of their own, into the same ``.part`` at the ranges' offsets, so one file
+behind a per-connection cap arrives at up to ``workers`` times the cap; there are never more connections than
+workers. Only a server that answers such a request with a ``206`` of exactly that range of the same file (size,
+``ETag``/``Last-Modified``, sent as ``If-Range``) gets more than one connection per file, and only when it announces
+``Accept-Ranges: bytes`` and a validator or the MD5 can tell versions apart; any other answer hands the range back to
+the file's first stream, which reads on through it, so a server that ignores ``Range`` is read on one connection.
+While a part has holes its sidecar lists the byte ranges it holds (``"ranges"``, recorded after the bytes are
+written, never before), so an interrupted download resumes by fetching only the gaps; the size and MD5 are checked
+over the whole file as before.
 """
 
 from __future__ import annotations
@@ -221,7 +232,8 @@ def download_files(
     folder : path
         Target folder, created if missing.
     workers : int
-        Files downloaded at once.
+        Connections at once: files downloaded at once and, when fewer files than workers remain, byte ranges of
+        the files still running (one file behind a per-connection cap arrives up to ``workers`` times faster).
     overwrite : bool
         Download again files that already exist (the old copy stays until the new one is verified).
     check_complete : bool
