@@ -172,7 +172,10 @@ def resume(remote: Remote, work: Path, size: int) -> dict:
     remote.call("clear")
     remote.call("fault", {"endpoint": "half.bin", "kind": "drop", "after_bytes": size // 2})
     target = work / "out-resume"
-    first = download_files([FileRequest(url, md5=md5)], target, progress=False, retry=RetryPolicy(attempts=1))
+    # one connection, so the cut is at 50 % of the file (with more, idle workers would fetch its second half)
+    first = download_files(
+        [FileRequest(url, md5=md5)], target, workers=1, progress=False, retry=RetryPolicy(attempts=1)
+    )
     assert first.failed, "the first call should have been cut at 50 %"
     part = (target / "half.bin.part").stat().st_size
     interrupted = remote.call("bytes", "half.bin")

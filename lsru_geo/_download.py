@@ -597,7 +597,7 @@ class _Engine:
             size, digest = self.retrying(target.name, lambda: self._attempt(job), progress=job.kept)
             self._verify(job, size, digest)
             os.replace(part, target)
-            job.state_path.unlink(missing_ok=True)
+            job.forget_state()
         except OSError as error:
             if error.errno not in _DISK_FULL:
                 raise
@@ -1093,13 +1093,17 @@ class _Job:
                 self.digest.update(block)
                 self.hashed += len(block)
 
+    def forget_state(self) -> None:
+        self.state_path.unlink(missing_ok=True)
+        self.state_path.with_name(self.state_path.name + ".tmp").unlink(missing_ok=True)  # left by a kill mid-write
+
     def discard(self) -> None:
         self.segments = None
         self.multi = False
         self.ranges_ok = False
         self.total = self.etag = self.last_modified = None
         self.part.unlink(missing_ok=True)
-        self.state_path.unlink(missing_ok=True)
+        self.forget_state()
 
 
 def _spans(state: object, size: int, url: str) -> list[tuple[int, int]]:
