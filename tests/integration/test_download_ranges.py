@@ -178,6 +178,19 @@ def test_an_interrupted_download_in_several_ranges_resumes_fetching_only_the_gap
     assert listing(out) == [remote.name]
 
 
+def test_ranges_whose_connections_drop_are_finished_by_the_owner_without_refetching_a_byte(emu, tmp_path, out):
+    remote = Remote(emu, tmp_path, "D-SC1.tar.gz", 4 * MIB)
+    emu.faults.add("download", remote.name, "bandwidth", bytes_per_second=4_000_000, times=None)
+    emu.faults.add("download", remote.name, "drop", after_bytes=700_000, times=4)  # the first four streams are cut
+    report = download_files([remote.request()], out, workers=4, retry=FAST)
+    assert report.downloaded == [out / remote.name] and (out / remote.name).read_bytes() == remote.data
+    answers = gets(emu, remote.name)
+    assert [fault for _, _, fault in answers].count("drop") == 4 and answers[0][0] == 200
+    assert all(status == 206 for status, _, _ in answers[1:])  # helpers' ranges, then the gaps: never all again
+    assert report.bytes == len(remote.data)  # what every cut stream wrote was kept
+    assert listing(out) == [remote.name]
+
+
 def test_a_killed_download_in_several_ranges_resumes_on_the_next_call(emu, tmp_path, out):
     remote = Remote(emu, tmp_path, "K-SC1.tar.gz", 8 * MIB)
     emu.faults.add("download", remote.name, "bandwidth", bytes_per_second=1_000_000, times=None)
