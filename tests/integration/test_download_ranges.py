@@ -192,8 +192,8 @@ def test_ranges_whose_connections_drop_are_finished_by_the_owner_without_refetch
 
 
 def test_a_killed_download_in_several_ranges_resumes_on_the_next_call(emu, tmp_path, out):
-    remote = Remote(emu, tmp_path, "K-SC1.tar.gz", 8 * MIB)
-    emu.faults.add("download", remote.name, "bandwidth", bytes_per_second=1_000_000, times=None)
+    remote = Remote(emu, tmp_path, "K-SC1.tar.gz", 8 * MIB)  # 4 s on 4 connections
+    emu.faults.add("download", remote.name, "bandwidth", bytes_per_second=500_000, times=None)
     code = textwrap.dedent(
         f"""
         from lsru_geo._download import FileRequest, download_files
@@ -204,7 +204,7 @@ def test_a_killed_download_in_several_ranges_resumes_on_the_next_call(emu, tmp_p
     sidecar = out / (remote.name + ".part.json")
     deadline = time.monotonic() + 20
     spans = []
-    while time.monotonic() < deadline and len(spans) < 3:  # wait until helpers' bytes are recorded
+    while time.monotonic() < deadline and len(spans) < 3 and child.poll() is None:  # until helpers' bytes are recorded
         time.sleep(0.05)
         try:
             spans = [s for s in json.loads(sidecar.read_text()).get("ranges", []) if s[1] > s[0]]
