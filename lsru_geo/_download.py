@@ -14,6 +14,17 @@ as dropped connections; an attempt that added bytes to the part restarts the cou
 part (a resume would meet the same wall) and fails that file with a :class:`DownloadError` naming it. A lock file per
 download (``<name>.lock``) lets several processes share a folder: the second one to take a lock finds the file
 complete and skips it.
+
+When fewer files remain than workers (the last file of a batch, or one big file), idle workers fetch byte ranges of
+the files still running on connections of their own, into the same ``.part`` at the ranges' offsets, so one file
+behind a per-connection cap arrives at up to ``workers`` times the cap; there are never more connections than
+workers. Only a server that answers such a request with a ``206`` of exactly that range of the same file (size,
+``ETag``/``Last-Modified``, sent as ``If-Range``) gets more than one connection per file, and only when it announces
+``Accept-Ranges: bytes`` and a validator or the MD5 can tell versions apart; any other answer hands the range back to
+the file's first stream, which reads on through it, so a server that ignores ``Range`` is read on one connection.
+While a part has holes its sidecar lists the byte ranges it holds (``"ranges"``, recorded after the bytes are
+written, never before), so an interrupted download resumes by fetching only the gaps; the size and MD5 are checked
+over the whole file as before.
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ import re
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -66,6 +78,12 @@ _UNSATISFIED_RANGE = re.compile(r"^\s*bytes\s+\*/(\d+)\s*$")
 # a .tar.gz served with "Content-Encoding: gzip" would be unpacked on the fly by requests; ask for the bytes as stored
 _IDENTITY = {"Accept-Encoding": "identity"}
 _MAX_RESTARTS = 3
+# a running file's remaining bytes are split with an idle worker only when both halves hold this much: each range
+# costs a request (and, on the Internet, a connection set-up), worth it for megabytes, not for kilobytes
+_MIN_RANGE = 1 << 20
+# how often a stream of a file in several ranges records its progress in the sidecar (what a kill loses at most)
+_CHECKPOINT_BYTES = 4 << 20
+_CHECKPOINT_SECONDS = 1.0
 _MAX_MD5_FILE = 64 * 1024  # an ESPA .md5 file is one line; a larger answer is not one
 _DISK_FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 T = TypeVar("T")
@@ -214,7 +232,8 @@ def download_files(
     folder : path
         Target folder, created if missing.
     workers : int
-        Files downloaded at once.
+        Connections at once: files downloaded at once and, when fewer files than workers remain, byte ranges of
+        the files still running (one file behind a per-connection cap arrives up to ``workers`` times faster).
     overwrite : bool
         Download again files that already exist (the old copy stays until the new one is verified).
     check_complete : bool
@@ -274,17 +293,7 @@ def download_files(
         limits=limits,
     )
     try:
-        with ThreadPoolExecutor(
-            max_workers=min(workers, max(1, len(unique))), thread_name_prefix="lsru-download"
-        ) as pool:
-            futures = {name: pool.submit(engine.fetch, request, name) for name, request in unique.items()}
-            try:
-                outcomes = {name: future.result() for name, future in futures.items()}
-            except BaseException:  # Ctrl-C: stop the transfers (their .part files stay, to resume)
-                engine.cancel.set()
-                for future in futures.values():
-                    future.cancel()
-                raise
+        outcomes = engine.run(unique, workers)
     finally:
         clients.close()
         bars.close()
@@ -413,8 +422,19 @@ class _Cancelled(Exception):
     pass
 
 
+class _Refused(Exception):
+    """A helper's range cannot be used (not a ``206`` of that range of that file): its owner fetches it."""
+
+
 class _Engine:
-    """Downloads single files; shared by the worker threads of one :func:`download_files` call."""
+    """Downloads the files of one :func:`download_files` call with a fixed number of worker threads.
+
+    A worker takes the next file and owns it until it is verified (its lock, its ``.part`` and retries). When
+    no file is left to start, an idle worker helps a file still running: it takes the second half of the
+    largest range a stream has yet to receive and fetches it with a ``Range`` request into the same ``.part``
+    (a tail is split only while both halves hold :data:`_MIN_RANGE` bytes). Every worker holds at most one
+    connection, so there are never more connections than workers.
+    """
 
     def __init__(
         self,
@@ -436,7 +456,64 @@ class _Engine:
         self.retry = retry
         self.bars = bars
         self.received = 0
-        self._lock = threading.Lock()
+        # one lock for the ranges of every file, the work queue and the byte count; waiters wait on it
+        self._cond = threading.Condition()
+        self._pending: deque[tuple[str, FileRequest]] = deque()
+        self._running = 0  # files taken by a worker and not finished
+        self._jobs: list[_Job] = []  # files being transferred, that helpers may join
+        self._outcomes: dict[str, tuple[str, object]] = {}
+
+    def run(self, files: dict[str, FileRequest], workers: int) -> dict[str, tuple[str, object]]:
+        """Download ``files`` (local name -> request) with ``workers`` threads; returns each file's outcome."""
+        self._pending.extend(files.items())
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lsru-download") as pool:
+            futures = [pool.submit(self._work) for _ in range(workers)]
+            try:
+                for future in futures:
+                    future.result()
+            except BaseException:  # Ctrl-C: stop the transfers (their .part files stay, to resume)
+                self.stop()
+                raise
+        return self._outcomes
+
+    def stop(self) -> None:
+        """Cancel every transfer and wake the waiting workers."""
+        self.cancel.set()
+        with self._cond:
+            self._cond.notify_all()
+
+    def _work(self) -> None:
+        while True:
+            task = self._next_task()
+            if task is None:
+                return
+            job, segment, item = task
+            if item is not None:
+                name, request = item
+                outcome = self.fetch(request, name)
+                with self._cond:
+                    self._outcomes[name] = outcome
+                    self._running -= 1
+                    self._cond.notify_all()
+            else:
+                self._help(job, segment)
+
+    def _next_task(self) -> tuple[Any, Any, Any] | None:
+        """Return the next file to start, else a range of a running file to fetch; None once every file is done."""
+        with self._cond:
+            while True:
+                if self.cancel.is_set():
+                    return None
+                if self._pending:
+                    self._running += 1
+                    return None, None, self._pending.popleft()
+                if not self._running:
+                    return None
+                for job in sorted(self._jobs, key=_Job.remaining, reverse=True):
+                    segment = self._claim(job, helper=True)
+                    if segment is not None:
+                        return job, segment, None
+                self._cond.wait(1.0)  # woken when a file finishes or a range can be split
 
     def fetch(self, request: FileRequest, name: str) -> tuple[str, object]:
         """Download one file; returns ``("downloaded"|"skipped", path)`` or ``("failed", reason)``."""
@@ -514,20 +591,26 @@ class _Engine:
         part = target.with_name(target.name + PART_SUFFIX)
         job = _Job(request, target, part, part.with_name(part.name + ".json"), md5)
         job.bar = self.bars.file(target.name)
+        with self._cond:
+            self._jobs.append(job)
         try:
-            size, digest = self.retrying(target.name, lambda: self._attempt(job), progress=job.part_size)
+            size, digest = self.retrying(target.name, lambda: self._attempt(job), progress=job.kept)
             self._verify(job, size, digest)
             os.replace(part, target)
-            job.state_path.unlink(missing_ok=True)
+            job.forget_state()
         except OSError as error:
             if error.errno not in _DISK_FULL:
                 raise
+            self._stop_helpers(job)
             job.discard()  # a resume would meet the same wall; the space is better given back
             raise DownloadError(
                 f"{target}: the disk is full or the file size limit was reached ({error.strerror}); "
                 "the partial download was removed"
             ) from None
         finally:
+            self._stop_helpers(job)  # before the part is renamed, discarded or left to resume
+            with self._cond:
+                self._jobs.remove(job)
             job.bar.close()
         log.info("%s: downloaded (%d bytes)", target.name, size)
 
@@ -556,93 +639,354 @@ class _Engine:
                 return self._transfer(job)
             except _Restart as why:
                 log.info("%s: %s; downloading from the start", job.target.name, why)
+                self._stop_helpers(job)
                 job.discard()
         raise DownloadError(f"{job.target.name}: the remote file kept changing during the download")
 
     def _transfer(self, job: _Job) -> tuple[int, str | None]:
-        offset, state = job.resume_point()
+        """One attempt of the file's owner: fetch what is missing (helped by idle workers), then hash it."""
+        if job.segments is None:
+            self._resume_layout(job)
+            if job.segments is not None and job.missing() == 0:
+                if self._probe_complete(job):
+                    return job.total, self._hash_rest(job)
+        if job.segments is None:
+            segment = _Segment(0, None, 0, busy=True)
+            with self._cond:
+                job.segments = [segment]
+        else:
+            job.bar.reset(job.kept(), job.total)
+            segment = self._owner_segment(job)
+        while segment is not None:
+            self._fetch(job, segment, owner=True)
+            segment = self._owner_segment(job)
+        return job.total, self._hash_rest(job)
+
+    def _resume_layout(self, job: _Job) -> None:
+        """Read what the part holds from its sidecar; ``job.segments`` stays None when it cannot be trusted."""
+        spans, state = job.resume_point()
+        if not spans:
+            return
+        if _validator(state) is None and not (job.md5 is not None and state.get("total") is not None):
+            # nothing would tell a changed file from the one the part began: splicing them would go unnoticed
+            log.info("%s: no validator (ETag, Last-Modified) nor MD5; downloading from the start", job.target.name)
+            job.discard()
+            return
+        job.total, job.etag, job.last_modified = state.get("total"), state.get("etag"), state.get("last_modified")
+        job.multi = "ranges" in state
+        segments, at = [], 0
+        for start, end in spans:
+            if start > at:
+                segments.append(_Segment(at, start, at))
+            segments.append(_Segment(start, end, end))
+            at = end
+        if job.total is None or at < job.total:
+            segments.append(_Segment(at, job.total, at))
+        job.start_hash(spans[0][1] if spans[0][0] == 0 else 0)
+        with self._cond:
+            job.segments = segments
+        log.info("%s: resuming with %d of %s bytes already here", job.target.name, job.kept(), job.total or "?")
+
+    def _probe_complete(self, job: _Job) -> bool:
+        """Check with the server (a ``416``) that a part holding every byte is still of the same file."""
+        headers = {**_IDENTITY, "Range": f"bytes={job.total}-"}
+        validator = _validator(job.state())
+        if validator:
+            headers["If-Range"] = validator
+        response = self.clients.get().send("GET", job.request.url, headers=headers, stream=True, limits=self.limits)
+        with response:
+            total = _unsatisfied_total(response)
+            if response.status_code == 416 and total == job.total:
+                return True
+            if response.status_code != 416:
+                _raise_for_status(response, job.request.url)
+            raise _Restart(f"the server has {total} bytes but {job.total} are already here")
+
+    def _owner_segment(self, job: _Job) -> _Segment | None:
+        """Return the owner's next range: one nobody fetches, else a split of a helper's; None once all are here.
+
+        While helpers are still at work the owner hashes what has arrived, so little is left to hash at the end.
+        """
+        while True:
+            with self._cond:
+                if self.cancel.is_set():
+                    raise _Cancelled
+                segment = self._claim(job, helper=False)
+                if segment is not None or job.missing() == 0:
+                    return segment
+                frontier = job.frontier()
+                if job.digest is None or frontier <= job.hashed:
+                    self._cond.wait(1.0)
+                    continue
+            job.hash_to(frontier)
+
+    def _claim(self, job: _Job, *, helper: bool) -> _Segment | None:
+        """Under the lock: mark busy a range of ``job`` nobody fetches, or split the largest one in flight."""
+        if job.segments is None or job.stopping or (helper and not job.ranges_ok):
+            return None
+        segment = next((s for s in job.segments if not s.busy and (s.end is None or s.filled < s.end)), None)
+        if segment is None and job.ranges_ok:
+            segment = self._split(job)
+        if segment is not None:
+            segment.busy = True
+            if helper:
+                job.helpers += 1
+        return segment
+
+    def _split(self, job: _Job) -> _Segment | None:
+        busy = [s for s in job.segments if s.busy and s.end is not None]
+        largest = max(busy, key=lambda s: s.end - s.claimed, default=None)
+        if largest is None or largest.end - largest.claimed < 2 * _MIN_RANGE:
+            return None
+        middle = largest.claimed + (largest.end - largest.claimed) // 2
+        tail = _Segment(middle, largest.end, middle)
+        largest.end = middle
+        job.segments.insert(job.segments.index(largest) + 1, tail)
+        job.multi = True
+        job.save_state()  # from now on the part has holes: the sidecar lists what it holds before any is written
+        log.debug("%s: fetching bytes %d-%d on another connection", job.target.name, middle, tail.end - 1)
+        return tail
+
+    def _stop_helpers(self, job: _Job) -> None:
+        with self._cond:
+            job.stopping = True
+            while job.helpers:
+                self._cond.wait(1.0)
+            job.stopping = False
+
+    def _help(self, job: _Job, segment: _Segment) -> None:
+        """Fetch one range as a helper; whatever goes wrong, the range goes back to the file's owner."""
+        try:
+            self._fetch(job, segment, owner=False)
+        except _Cancelled:
+            pass
+        except Exception as error:  # the owner fetches the range again, under its retry policy
+            log.info("%s: bytes %d- on another connection: %s", job.target.name, segment.filled, error)
+            with self._cond:
+                job.ranges_ok = False
+                self._give_back(job, segment)
+        finally:
+            with self._cond:
+                segment.busy = False
+                job.helpers -= 1
+                if job.multi and job.segments is not None:
+                    job.save_state()
+                self._cond.notify_all()
+
+    def _give_back(self, job: _Job, segment: _Segment) -> None:
+        """Under the lock: hand an untouched range back to the stream before it, when its body runs on past it.
+
+        This is how a server that ignores ``Range`` is met: the first stream simply reads on.
+        """
+        index = job.segments.index(segment)
+        before = job.segments[index - 1] if index else None
+        if (
+            segment.filled == segment.start
+            and before is not None
+            and before.busy
+            and before.end == segment.start
+            and before.limit is not None
+            and segment.end <= before.limit
+        ):
+            before.end = segment.end
+            job.segments.remove(segment)
+            segment.busy = True  # no longer in the layout: nobody may claim it
+
+    def _fetch(self, job: _Job, segment: _Segment, *, owner: bool) -> None:
+        """Request one range of the file (all of it, for a fresh download) and write its body into the part.
+
+        A helper's range stays busy until :meth:`_help` has given it back; the owner's is freed here.
+        """
+        try:
+            self._fetch_range(job, segment, owner)
+        finally:
+            if owner:
+                with self._cond:
+                    segment.busy = False
+                    if job.multi and job.segments is not None:
+                        job.save_state()
+                    self._cond.notify_all()
+
+    def _fetch_range(self, job: _Job, segment: _Segment, owner: bool) -> None:
+        with self._cond:
+            start, end = segment.filled, segment.end
+            segment.limit = end if end is not None else job.total
         headers = dict(_IDENTITY)
-        if offset:
-            validator = _validator(state)
-            if validator is None and not (job.md5 is not None and state.get("total") is not None):
-                # nothing would tell a changed file from the one the part began: splicing them would go unnoticed
-                log.info("%s: no validator (ETag, Last-Modified) nor MD5; downloading from the start", job.target.name)
-                job.discard()
-                offset, state = 0, {}
-            else:
-                headers["Range"] = f"bytes={offset}-"
-                if validator:
-                    headers["If-Range"] = validator
-        client = self.clients.get()
-        response = client.send("GET", job.request.url, headers=headers, stream=True, limits=self.limits)
+        if job.total is not None or start:
+            headers["Range"] = f"bytes={start}-" if end is None or end == job.total else f"bytes={start}-{end - 1}"
+            validator = _validator(job.state())
+            if validator:
+                headers["If-Range"] = validator
+        response = self.clients.get().send("GET", job.request.url, headers=headers, stream=True, limits=self.limits)
         with response:
             status = response.status_code
-            if status == 416 and offset:
-                total = _unsatisfied_total(response)
-                if total is not None and total == offset == state.get("total"):  # the part already holds it all
-                    return offset, job.hash_part(offset)
-                raise _Restart(f"the server has {total} bytes but {offset} are already here")
             _raise_for_status(response, job.request.url)
-            if status == 206 and offset:
-                total = self._check_resume(job, response, offset, state)
-            elif status == 200:
-                if offset:
-                    log.info("%s: the server answered the resume with the whole file; starting over", job.target.name)
-                offset = 0
-                length = response.headers.get("Content-Length")
-                total = int(length) if length and length.isdigit() else None
-                # old part first: a crash in between must not pair old bytes with the new file's validators
-                job.part.unlink(missing_ok=True)
-                job.save_state(response, total)
+            if status == 206 and "Range" in headers:
+                self._check_range(job, response, start, end, owner)
+            elif status == 200 and owner:
+                self._whole_file(job, response, segment, ranged="Range" in headers)
+            elif not owner:
+                raise _Refused(f"HTTP {status} to a Range request")
             else:
                 raise DownloadError(f"{job.target.name}: unexpected HTTP {status} to a GET of {job.request.url}")
-            hasher = job.hasher(offset)
-            job.bar.reset(offset, total)
-            written = offset
-            with open(job.part, "r+b" if offset else "wb") as out:
-                out.seek(offset)
-                out.truncate()
-                try:
-                    for chunk in body_chunks(response):
-                        if self.cancel.is_set():
-                            raise _Cancelled
-                        out.write(chunk)
-                        if hasher is not None:
-                            hasher.update(chunk)
-                        written += len(chunk)
-                        job.bar.update(len(chunk))
-                        with self._lock:
-                            self.received += len(chunk)
-                except TransportError as error:
-                    of = f"{total:,}" if total is not None else "?"
-                    what = "stalled" if isinstance(error, StallError) else "connection dropped"
-                    raise type(error)(f"{what} after {written:,} of {of} bytes ({error})") from None
-        if total is not None and written < total:
-            raise TransportError(f"connection closed after {written:,} of {total:,} bytes")
-        if total is not None and written > total:
-            raise _Restart(f"the server sent {written} bytes, more than the {total} it announced")
-        return written, hasher.hexdigest() if hasher is not None else None
+            self._stream(job, segment, response, owner)
 
-    def _check_resume(self, job: _Job, response: Any, offset: int, state: dict) -> int:
-        match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
+    def _check_range(self, job: _Job, response: Any, start: int, end: int | None, owner: bool) -> None:
+        """Check that a ``206`` is the range asked for, of the file begun (same size and validators)."""
+        failure = _Restart if owner else _Refused
+        value = response.headers.get("Content-Range", "")
+        match = _CONTENT_RANGE.match(value)
         if match is None or match.group(3) == "*":
-            raise _Restart(f"unusable Content-Range {response.headers.get('Content-Range')!r}")
-        start, end, total = (int(g) for g in match.groups())
-        if start != offset or end >= total:
-            raise _Restart(f"asked for bytes {offset}- and got {start}-{end}")
-        if state.get("total") is not None and total != state["total"]:
-            raise _Restart(f"the remote file is now {total} bytes, was {state['total']}")
-        for header, key in (("ETag", "etag"), ("Last-Modified", "last_modified")):
+            raise failure(f"unusable Content-Range {value!r}")
+        first, last, total = (int(g) for g in match.groups())
+        if job.total is not None and total != job.total:
+            raise failure(f"the remote file is now {total} bytes, was {job.total}")
+        if first != start or last >= total or last + 1 != (total if end is None else end):
+            raise failure(f"asked for bytes {start}-{'' if end is None else end - 1} and got {first}-{last}")
+        for header, known in (("ETag", job.etag), ("Last-Modified", job.last_modified)):
             now = response.headers.get(header)
-            if now and state.get(key) and now != state[key]:
-                raise _Restart(f"the remote file changed ({header} {state[key]} -> {now})")
-        log.info("%s: resuming at byte %d of %d", job.target.name, offset, total)
-        return total
+            if now and known and now != known:
+                raise failure(f"the remote file changed ({header} {known} -> {now})")
+        if job.total is None:  # a part begun from a body of unknown length
+            with self._cond:
+                job.total = total
+                job.segments[-1].end = total
+
+    def _whole_file(self, job: _Job, response: Any, segment: _Segment, *, ranged: bool) -> None:
+        """Take a ``200`` to the owner's request as the whole file, from byte 0, on this one connection."""
+        if ranged:
+            log.info("%s: the server answered a range with the whole file; starting over", job.target.name)
+            self._stop_helpers(job)
+        length = response.headers.get("Content-Length")
+        total = int(length) if length and length.isdigit() else None
+        # old part first: a crash in between must not pair old bytes with the new file's validators
+        job.part.unlink(missing_ok=True)
+        job.state_path.unlink(missing_ok=True)
+        job.part.touch()  # before helpers may open it
+        with self._cond:
+            segment.start = segment.filled = segment.claimed = 0
+            segment.end = segment.limit = total
+            segment.busy = True
+            job.total, job.etag = total, response.headers.get("ETag")
+            job.last_modified = response.headers.get("Last-Modified")
+            job.multi = False
+            job.save_state()
+            job.segments = [segment]
+            # a server that answered a range with the whole file may do it again; one connection, then
+            job.ranges_ok = (
+                not ranged
+                and total is not None
+                and total >= 2 * _MIN_RANGE
+                and (_validator(job.state()) is not None or job.md5 is not None)
+                and response.headers.get("Accept-Ranges", "").strip().lower() == "bytes"
+            )
+            job.start_hash(0)
+            self._cond.notify_all()
+        job.bar.reset(0, total)
+
+    def _stream(self, job: _Job, segment: _Segment, response: Any, owner: bool) -> None:
+        """Write a body into the part at its range's place, up to the range's end (which a split may move)."""
+        pos = segment.filled
+        hashing = owner and job.digest is not None and job.hashed == pos  # only the owner hashes
+        checkpoint, checkpoint_at = pos + _CHECKPOINT_BYTES, time.monotonic() + _CHECKPOINT_SECONDS
+        try:
+            with open(job.part, "r+b", buffering=0) as out:  # unbuffered: bytes counted as filled are in the file
+                out.seek(pos)
+                for chunk in body_chunks(response):
+                    if self.cancel.is_set():
+                        raise _Cancelled
+                    with self._cond:
+                        if job.stopping and not owner:
+                            return
+                        end = segment.end
+                        n = len(chunk) if end is None else min(len(chunk), end - pos)
+                        segment.claimed = pos + n
+                    data = memoryview(chunk)[:n]
+                    _write_all(out, data)
+                    if hashing:
+                        job.digest.update(data)
+                        job.hashed = pos + n
+                    pos += n
+                    with self._cond:
+                        job.bar.update(n)
+                        self.received += n
+                        segment.filled = pos
+                        if segment.end is not None and pos >= segment.end and not self._read_on(job, segment):
+                            segment.busy = False  # with the fill, so a range given back is never left to nobody
+                            if pos != segment.limit:
+                                return  # cut short by a split: the rest of the body is not wanted
+                            # else read on to the end of the body (no byte left), so the connection is reused
+                        if job.multi and (pos >= checkpoint or time.monotonic() >= checkpoint_at):
+                            job.save_state()
+                            checkpoint, checkpoint_at = pos + _CHECKPOINT_BYTES, time.monotonic() + _CHECKPOINT_SECONDS
+        except TransportError as error:
+            of = f"{job.total:,}" if job.total is not None else "?"
+            what = "stalled" if isinstance(error, StallError) else "connection dropped"
+            raise type(error)(f"{what} after {job.kept():,} of {of} bytes ({error})") from None
+        if segment.end is None:  # a body of unknown length ends the file
+            with self._cond:
+                segment.end = job.total = pos
+            return
+        if pos >= segment.end:
+            return
+        raise TransportError(f"connection closed after {job.kept():,} of {job.total:,} bytes")
+
+    def _read_on(self, job: _Job, segment: _Segment) -> bool:
+        """Under the lock: at the end of its range, take on the untouched free ranges its body carries anyway.
+
+        Those are ranges given back by helpers (a server that ignores ``Range``). Returns False when the stream
+        has nothing more to read.
+        """
+        index = job.segments.index(segment) + 1
+        while index < len(job.segments) and segment.limit is not None:
+            after = job.segments[index]
+            untouched = not after.busy and after.filled == after.start == segment.end
+            if not untouched or after.end is None or after.end > segment.limit:
+                break
+            segment.end = after.end
+            del job.segments[index]
+        return segment.filled < segment.end
+
+    def _hash_rest(self, job: _Job) -> str | None:
+        """Wait for the helpers, then hash what the streams did not; the file's MD5, or None when none is expected."""
+        with self._cond:
+            while job.helpers:
+                self._cond.wait(1.0)
+        if job.digest is None:
+            return None
+        job.hash_to(job.total)
+        return job.digest.hexdigest()
+
+
+@dataclass
+class _Segment:
+    """Bytes ``[start, end)`` of a file; ``[start, filled)`` are in the part; one stream at a time fills it.
+
+    ``end`` is None for a body of unknown length; a split moves it down while the range is streamed.
+    ``claimed`` is past ``filled`` while a chunk is being written; ``limit`` is where the body of the request
+    filling it ends (a split can be undone up to there).
+    """
+
+    start: int
+    end: int | None
+    filled: int
+    busy: bool = False
+    claimed: int = -1
+    limit: int | None = None
+
+    def __post_init__(self) -> None:
+        self.claimed = max(self.claimed, self.filled)
 
 
 @dataclass
 class _Job:
-    """One file being downloaded: its paths, expected MD5 and progress bar."""
+    """One file being downloaded: its paths, expected MD5, progress bar and the ranges of its part.
+
+    The part holds the file at its final offsets. Its sidecar (``.part.json``) records the URL, size and
+    validators of the file; when several connections fill the part it also lists the byte ranges the part
+    holds (``"ranges"``), rewritten as they grow and never ahead of the bytes written. Without that list the
+    part holds ``[0, part size)``.
+    """
 
     request: FileRequest
     target: Path
@@ -650,6 +994,16 @@ class _Job:
     state_path: Path
     md5: str | None
     bar: Any = None
+    total: int | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    segments: list[_Segment] | None = None  # None until the owner knows what the part holds
+    multi: bool = False  # the sidecar lists ranges
+    ranges_ok: bool = False  # idle workers may fetch ranges of it
+    stopping: bool = False
+    helpers: int = 0
+    digest: Any = None
+    hashed: int = 0
 
     def part_size(self) -> int:
         try:
@@ -657,53 +1011,129 @@ class _Job:
         except FileNotFoundError:
             return 0
 
-    def resume_point(self) -> tuple[int, dict]:
-        """Bytes already in the part (0 when it cannot be trusted) and its sidecar."""
+    def kept(self) -> int:
+        """Bytes of the file in the part (the retry policy's measure of progress)."""
+        if self.segments is None:
+            return self.part_size()
+        return sum(s.filled - s.start for s in self.segments)
+
+    def missing(self) -> int | None:
+        if self.segments is None or self.total is None:
+            return None
+        return self.total - self.kept()
+
+    def remaining(self) -> int:
+        """Bytes still to come on the busiest stream (which file a helper joins first)."""
+        if not self.segments:
+            return 0
+        return max((s.end - s.claimed for s in self.segments if s.busy and s.end is not None), default=0)
+
+    def frontier(self) -> int:
+        """Return the end of the bytes present without a gap from ``hashed`` on."""
+        at = self.hashed
+        for segment in self.segments or ():
+            if segment.start <= at < segment.filled or (segment.start == at and segment.filled > at):
+                at = segment.filled
+        return at
+
+    def resume_point(self) -> tuple[list[tuple[int, int]], dict]:
+        """Return the byte ranges the part holds, sorted (empty when it cannot be trusted), and its sidecar."""
         size = self.part_size()
         if not size:
-            return 0, {}
+            return [], {}
         try:
             state = json.loads(self.state_path.read_text())
         except (OSError, ValueError):
             state = None
-        # a part without its sidecar, or of another URL, cannot be checked against the remote file
-        if not isinstance(state, dict) or state.get("url") != self.request.url or size > (state.get("total") or size):
+        spans = _spans(state, size, self.request.url)
+        if not spans:  # a part without its sidecar, or of another URL, cannot be checked against the remote file
             self.discard()
-            return 0, {}
-        return size, state
+            return [], {}
+        return spans, state
 
-    def save_state(self, response: Any, total: int | None) -> None:
-        state = {
+    def state(self) -> dict:
+        state: dict[str, Any] = {
             "url": self.request.url,
-            "total": total,
-            "etag": response.headers.get("ETag"),
-            "last_modified": response.headers.get("Last-Modified"),
+            "total": self.total,
+            "etag": self.etag,
+            "last_modified": self.last_modified,
         }
-        self.state_path.write_text(json.dumps(state))
+        if self.multi:
+            spans: list[list[int]] = []
+            for segment in self.segments or ():
+                if segment.filled > segment.start:
+                    if spans and spans[-1][1] == segment.start:
+                        spans[-1][1] = segment.filled
+                    else:
+                        spans.append([segment.start, segment.filled])
+            state["ranges"] = spans
+        return state
 
-    def hasher(self, offset: int) -> Any:
-        """Return an MD5 fed with the part's first ``offset`` bytes, or None when no MD5 is expected."""
-        if self.md5 is None:
-            return None
-        digest = hashlib.md5()  # ESPA publishes MD5 checksums; not a security use
-        if offset:
-            with open(self.part, "rb") as f:
-                remaining = offset
-                while remaining:
-                    block = f.read(min(CHUNK_SIZE, remaining))
-                    if not block:
-                        break
-                    digest.update(block)
-                    remaining -= len(block)
-        return digest
+    def save_state(self) -> None:
+        """Write the sidecar in one step (a torn one would be discarded, losing the part)."""
+        temporary = self.state_path.with_name(self.state_path.name + ".tmp")
+        temporary.write_text(json.dumps(self.state()))
+        os.replace(temporary, self.state_path)
 
-    def hash_part(self, size: int) -> str | None:
-        hasher = self.hasher(size)
-        return hasher.hexdigest() if hasher is not None else None
+    def start_hash(self, prefix: int) -> None:
+        """Start the MD5 (when one is expected) with the part's first ``prefix`` bytes."""
+        self.digest = hashlib.md5() if self.md5 is not None else None  # ESPA publishes MD5s; not a security use
+        self.hashed = 0
+        if self.digest is not None:
+            self.hash_to(prefix)
+
+    def hash_to(self, end: int) -> None:
+        """Feed the MD5 with the part's bytes from ``hashed`` to ``end``."""
+        with open(self.part, "rb") as f:
+            f.seek(self.hashed)
+            while self.hashed < end:
+                block = f.read(min(CHUNK_SIZE, end - self.hashed))
+                if not block:
+                    break
+                self.digest.update(block)
+                self.hashed += len(block)
+
+    def forget_state(self) -> None:
+        self.state_path.unlink(missing_ok=True)
+        self.state_path.with_name(self.state_path.name + ".tmp").unlink(missing_ok=True)  # left by a kill mid-write
 
     def discard(self) -> None:
+        self.segments = None
+        self.multi = False
+        self.ranges_ok = False
+        self.total = self.etag = self.last_modified = None
         self.part.unlink(missing_ok=True)
-        self.state_path.unlink(missing_ok=True)
+        self.forget_state()
+
+
+def _spans(state: object, size: int, url: str) -> list[tuple[int, int]]:
+    """Return the ranges a sidecar says its part holds; [] unless it is a plausible sidecar of this URL."""
+    if not isinstance(state, dict) or state.get("url") != url:
+        return []
+    total = state.get("total")
+    if total is not None and (not isinstance(total, int) or size > total):
+        return []
+    if "ranges" not in state:
+        return [(0, size)]
+    ranges = state["ranges"]
+    if total is None or not isinstance(ranges, list):
+        return []
+    spans, at = [], 0
+    for item in ranges:
+        if not (isinstance(item, list) and len(item) == 2 and all(type(v) is int for v in item)):
+            return []
+        start, end = item
+        if not at <= start < end <= size:  # sorted, apart, and within what the part holds
+            return []
+        spans.append((start, end))
+        at = end
+    return spans
+
+
+def _write_all(out: Any, data: memoryview) -> None:
+    while data:
+        written = out.write(data)
+        data = data[written:]
 
 
 def _retrying(
