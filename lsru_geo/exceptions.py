@@ -21,6 +21,27 @@ class InvalidInputError(LsruError, ValueError):
     """An argument is invalid; raised before any request is sent."""
 
 
+class OversizedMetadataError(InvalidInputError):
+    """A product's metadata states (or is) something larger than any real Landsat product: refused unread."""
+
+
+class SeparateAreasError(InvalidInputError):
+    """Products to stack fall into areas far apart: one grid over them would be mostly empty.
+
+    Attributes
+    ----------
+    groups : list of list of str
+        The product ids of each area.
+    """
+
+    def __init__(self, message: str, groups: list[list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.groups = groups or []
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.args[0], self.groups)
+
+
 class TransportError(LsruError, ConnectionError):
     """The service could not be reached, or the connection kept dropping, after every retry."""
 
