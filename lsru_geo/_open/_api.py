@@ -267,13 +267,10 @@ def open_stack(
     grids = [product_grid(p, next(iter(w.values()))) for p, w in zip(products, wanted, strict=True)]
     if bounds is None and bbox is None and aoi is None:
         _grid.check_one_area([_grid.lonlat_box(g) for g in grids], [p.product_id for p in products])
-    target = _grid.target_grid(grids, crs, resolution, None)
+    crs = _grid.target_crs(grids, crs)
     if bbox is not None or aoi is not None:
-        from rasterio.crs import CRS
-
-        bounds = _grid.area_bounds(bbox, aoi, CRS.from_wkt(target.crs))
-    if bounds is not None:
-        target = _grid.target_grid(grids, target.crs if crs is None else crs, resolution, bounds)
+        bounds = _grid.area_bounds(bbox, aoi, crs)
+    target = _grid.target_grid(grids, crs, resolution, bounds)
     rows, cols = chunk_sizes(chunks)
     groups = _group(products, groupby)
     position = {id(p): i for i, p in enumerate(products)}

@@ -169,6 +169,16 @@ def area_bounds(bbox: Any, aoi: Any, target_crs: Any) -> tuple[float, float, flo
     return transform_bounds(CRS.from_epsg(4326), target_crs, *box, densify_pts=21)
 
 
+def target_crs(grids: list[Grid], crs: Any) -> Any:
+    """Return ``crs`` as a rasterio CRS, or by default the CRS most grids share (the first one on a tie)."""
+    from rasterio.crs import CRS
+
+    if crs is not None:
+        return CRS.from_user_input(crs)
+    counts = collections.Counter(g.crs for g in grids)
+    return CRS.from_wkt(max(counts, key=lambda k: (counts[k], -[g.crs for g in grids].index(k))))
+
+
 def target_grid(grids: list[Grid], crs: Any, resolution: Any, bounds: Any) -> Grid:
     """Return the common grid: the most frequent CRS (or ``crs``), native pixels aligned on the products' edges.
 
@@ -180,12 +190,8 @@ def target_grid(grids: list[Grid], crs: Any, resolution: Any, bounds: Any) -> Gr
     from rasterio.crs import CRS
     from rasterio.warp import transform_bounds
 
-    if crs is None:
-        counts = collections.Counter(g.crs for g in grids)
-        target_crs = CRS.from_wkt(max(counts, key=lambda k: (counts[k], -[g.crs for g in grids].index(k))))
-    else:
-        target_crs = CRS.from_user_input(crs)
-    same = [g for g in grids if CRS.from_wkt(g.crs) == target_crs]
+    chosen = target_crs(grids, crs)
+    same = [g for g in grids if CRS.from_wkt(g.crs) == chosen]
     if resolution is None:
         if same:
             res = same[0].res
@@ -193,18 +199,18 @@ def target_grid(grids: list[Grid], crs: Any, resolution: Any, bounds: Any) -> Gr
             from rasterio.warp import calculate_default_transform
 
             g = grids[0]
-            transform, _, _ = calculate_default_transform(CRS.from_wkt(g.crs), target_crs, g.width, g.height, *g.bounds)
+            transform, _, _ = calculate_default_transform(CRS.from_wkt(g.crs), chosen, g.width, g.height, *g.bounds)
             res = (abs(transform.a), abs(transform.e))
     else:
         res = (float(resolution), float(resolution)) if np.isscalar(resolution) else tuple(map(float, resolution))
     if bounds is None:
-        boxes = [transform_bounds(CRS.from_wkt(g.crs), target_crs, *g.bounds, densify_pts=21) for g in grids]
+        boxes = [transform_bounds(CRS.from_wkt(g.crs), chosen, *g.bounds, densify_pts=21) for g in grids]
         lows, highs = np.min(boxes, axis=0), np.max(boxes, axis=0)
         bounds = (lows[0], lows[1], highs[2], highs[3])
     left, bottom, right, top = map(float, bounds)
     if not np.isfinite([left, bottom, right, top]).all() or right <= left or top <= bottom:
         raise InvalidInputError(f"bounds must be (left, bottom, right, top), left < right and bottom < top: {bounds}")
-    return snap(left, bottom, right, top, res, next((g for g in same if np.allclose(g.res, res)), None), target_crs)
+    return snap(left, bottom, right, top, res, next((g for g in same if np.allclose(g.res, res)), None), chosen)
 
 
 def snap(

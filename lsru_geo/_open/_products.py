@@ -183,6 +183,9 @@ def grid_key(product: Product, suffix: str) -> str:
 def product_grid(product: Product, suffix: str | None = None) -> Grid:
     """Return the grid of a product's raster from its header (read once per grid: 30 m rasters share one).
 
+    The header of ``suffix`` (a raster about to be read) is the one read; every chunk task checks that the
+    raster it reads has this grid.
+
     Raises
     ------
     InvalidInputError
@@ -192,13 +195,9 @@ def product_grid(product: Product, suffix: str | None = None) -> Grid:
     if not product.rasters:
         raise InvalidInputError(f"{product.source} holds no raster")
     if suffix is None:
-        suffix = next((s for s in sorted(product.rasters) if grid_key(product, s) == "main"), min(product.rasters))
+        suffix = min(product.rasters, key=lambda s: (grid_key(product, s) != "main", s))
     key = grid_key(product, suffix)
     if key not in product.grids:
-        if key == "main" and grid_key(product, suffix) == "main":
-            # the member nearest the start of the archive: the cheapest header to reach in a gzip stream
-            same = [s for s in product.rasters if grid_key(product, s) == "main"]
-            suffix = min(same, key=lambda s: (product.rasters[s].member, product.rasters[s].path))
         ref = product.rasters[suffix]
         crs, transform, width, height = raster_header(ref)
         check_side(width, height, ref.describe())
