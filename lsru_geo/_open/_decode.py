@@ -39,10 +39,11 @@ def decode(raw: np.ndarray, decoding: Decoding) -> np.ndarray:
     values *= np.float32(decoding.scale)
     values += np.float32(decoding.offset)
     if decoding.k1 is not None:
-        with np.errstate(divide="ignore", invalid="ignore"):  # radiance <= 0 has no temperature: NaN
-            values = np.float32(decoding.k2) / np.log(np.float32(decoding.k1) / values + np.float32(1))
+        radiance = values
+        with np.errstate(divide="ignore", invalid="ignore"):
+            values = np.float32(decoding.k2) / np.log(np.float32(decoding.k1) / radiance + np.float32(1))
         values = values.astype(np.float32, copy=False)
-        values[~np.isfinite(values)] = np.nan
+        values[~(radiance > 0)] = np.nan  # no temperature without radiance
     if decoding.fill is not None:
         values[raw == decoding.fill] = np.nan
     return values

@@ -6,22 +6,16 @@ in a subprocess whose peak memory is asserted."""
 from __future__ import annotations
 
 import math
-import resource
 import subprocess
 import sys
 import tarfile
 import textwrap
-import warnings
 
 import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio
 import shapely
-
-from lsru_geo._open import open_scene, open_stack
-from lsru_geo.exceptions import InvalidInputError, LsruWarning, OversizedMetadataError, SeparateAreasError
-
 from real_products import (
     ETM_K_B6,
     ETM_RADIANCE_B6_1,
@@ -33,6 +27,9 @@ from real_products import (
     dn,
     write_product,
 )
+
+from lsru_geo._open import open_scene, open_stack
+from lsru_geo.exceptions import InvalidInputError, LsruWarning, SeparateAreasError
 
 L2 = "LC08_L2SP_190029_20230618_20230702_02_T1"
 L2B = "LC09_L2SP_190029_20230626_20230713_02_T1"
@@ -159,9 +156,8 @@ def test_aoi_crops_the_stack_to_its_bounds(tmp_path):
     assert 5000000 - 30 * 21 <= top <= 5000000 - 30 * 20 + 30 and 5000000 - 30 * 51 <= bottom <= 5000000 - 30 * 50
     col, row = round((left - 300000) / 30), round((5000000 - top) / 30)
     full = sr(dn("SR_B4", 100, 120))
-    np.testing.assert_allclose(
-        ds.red.values[0], full[row : row + ds.sizes["y"], col : col + ds.sizes["x"]], rtol=2e-6, atol=1e-6, equal_nan=True
-    )
+    window = full[row : row + ds.sizes["y"], col : col + ds.sizes["x"]]
+    np.testing.assert_allclose(ds.red.values[0], window, rtol=2e-6, atol=1e-6, equal_nan=True)
     geojson = shapely.geometry.mapping(aoi.to_crs(4326).geometry[0])
     same = open_stack([path], bands=["red"], aoi=geojson)
     assert same.sizes == ds.sizes
