@@ -80,17 +80,23 @@ def open_scene(
     Parameters
     ----------
     source : path-like
-        An ESPA tarball (``.tar.gz``, read in place), a plain tar (a USGS bundle ``<id>.tar``), an extracted
-        product folder (ESPA ``.tif`` or USGS ``.TIF`` names), or one file of such a folder.
+        A gzip tar (``.tar.gz``/``.tgz``: an ESPA order, a gzipped USGS bundle), a plain tar (a USGS bundle
+        ``<id>.tar``), an extracted product folder (files flat or under one top folder), or one file of such a
+        folder; names and extensions in any case. Everything is read in place.
     bands : str or list of str, optional
         Common names (``"red"``, ``"nir08"``, ``"lwir11"``/``"lwir"``, ``"qa_pixel"``, ``"ndvi"``...), aliases
-        (``"nir"``, ``"swir1"``) or file suffixes (``"SR_B4"``). All rasters of the product by default.
-        Only these rasters are ever opened.
+        (``"nir"``, ``"swir1"``) or file suffixes (``"SR_B4"``, ``"B4"``). Level-1 products use the same names
+        (plus ``"pan"``, ``"cirrus"``, ``"lwir12"``; ETM+ ``"lwir"`` is ``B6_VCID_1``, ``"lwir_high_gain"``
+        ``B6_VCID_2``). All rasters of the product by default, but the 15 m pan band, which has its own grid
+        and opens alone. Only these rasters are ever opened.
     mask_and_scale : bool, default True
         Decode to float32 physical values (reflectance ``DN * 2.75e-05 - 0.2``, temperature
         ``DN * 0.00341802 + 149`` K, indices ``DN * 0.0001``) with fill as NaN; the packing is kept in each
         variable's ``encoding``. False keeps the stored integers, with ``scale_factor``, ``add_offset`` and
-        ``_FillValue`` attributes. QA bit fields stay integers either way.
+        ``_FillValue`` attributes. QA bit fields stay integers either way. Level-1 bands decode with their
+        MTL's coefficients: top-of-atmosphere reflectance ``(REFLECTANCE_MULT * Q + REFLECTANCE_ADD) /
+        sin(SUN_ELEVATION)``, brightness temperature ``K2 / ln(K1 / L + 1)`` K with ``L = RADIANCE_MULT * Q +
+        RADIANCE_ADD``; raw they are digital numbers (``units="DN"``).
     chunks : int or dict, optional
         Chunk size in pixels: an int (square), ``{"y": rows, "x": cols}`` (-1 = whole axis), or None for
         strips of 1024 whole rows (contiguous bytes, the cheapest read from a ``.tar.gz``).
@@ -106,7 +112,10 @@ def open_scene(
     Raises
     ------
     InvalidInputError
-        If the source is not a Level-2 product or lacks a requested band.
+        If the source holds no Collection 2 product (or several), lacks a requested band (naming the member its
+        MTL lists), or mixes the pan band with 30 m bands.
+    OversizedMetadataError
+        For a metadata member above 4 MiB, or a stated or actual raster size beyond any Landsat product.
 
     Examples
     --------
@@ -115,6 +124,8 @@ def open_scene(
     """
     product = find_product(source)
     wanted = _requested(product, bands)
+    if bands is None:  # the pan band has its own grid: only when asked for
+        wanted = {var: s for var, s in wanted.items() if grid_key(product, s) == "main"}
     keys = {grid_key(product, s) for s in wanted.values()}
     if len(keys) > 1:
         raise InvalidInputError(

@@ -227,3 +227,12 @@ def test_a_raster_header_beyond_any_landsat_product_is_refused(tmp_path):
     assert peak < 1 << 30
 
 
+
+
+def test_the_15_m_pan_band_opens_alone_or_through_a_stack(tmp_path):
+    path = write_product(tmp_path, L1, packing="tar", bands=["B4", "B8", "QA_PIXEL"])
+    with pytest.raises(InvalidInputError, match="15 m grid"):
+        open_scene(path, bands=["red", "pan"])
+    pan = open_scene(path, bands="pan")
+    np.testing.assert_allclose(pan.pan.values, toa(dn("B8", *SIZE)), rtol=2e-6, atol=1e-6, equal_nan=True)
+    assert "pan" not in open_scene(path).data_vars  # by default: the bands on the main grid
