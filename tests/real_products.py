@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import shutil
 import tarfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,7 @@ def oli_bands(level: str) -> list[str]:
 
 def dn(suffix: str, height: int, width: int, seed: int = 0) -> np.ndarray:
     """Deterministic DNs with a fill border (0, or 1 for QA_PIXEL) and some clouds in QA."""
-    rng = np.random.default_rng(abs(hash((suffix, seed))) % 2**32)
+    rng = np.random.default_rng([zlib.crc32(suffix.encode()), seed])  # not hash(): salted per process
     if suffix == "QA_PIXEL":
         values = np.where(rng.random((height, width)) < 0.3, 22280, 21824).astype("uint16")
         values[:, :2] = 1
@@ -38,6 +39,13 @@ def dn(suffix: str, height: int, width: int, seed: int = 0) -> np.ndarray:
     values = rng.integers(7000, 40000, (height, width)).astype("uint16")
     values[:, :2] = 0
     return values
+
+
+def toa_reference(suffix: str, size: tuple[int, int] = (30, 40), seed: int = 0) -> np.ndarray:
+    """Level-1 OLI top-of-atmosphere reflectance of a band written by :func:`write_product`, computed here."""
+    values = dn(suffix, *size, seed).astype(np.float64)
+    out = (OLI_REFLECTANCE[0] * values + OLI_REFLECTANCE[1]) / np.sin(np.radians(SUN_ELEVATION))
+    return np.where(values == 0, np.nan, out)
 
 
 def mtl_text(pid: str, files: dict[str, str], *, utm_zone: int, ul: tuple[float, float], stated: tuple[int, int],
