@@ -116,12 +116,13 @@ def mtl_text(pid: str, files: dict[str, str], *, utm_zone: int, ul: tuple[float,
 def write_product(root: Path, pid: str, *, packing: str = "folder", lower: bool = False, top: bool = False,
                   size: tuple[int, int] = (30, 40), epsg: int = 32633, ul: tuple[float, float] = (300000.0, 5000000.0),
                   stated: tuple[int, int] | None = None, bands: list[str] | None = None, missing: tuple = (),
-                  mtl_extra: str = "", seed: int = 0) -> Path:
+                  mtl_extra: str = "", seed: int = 0, mtl_ul: tuple[float, float] | None = None) -> Path:
     """Write one product and return its path.
 
     packing: "folder", "tar", "tgz" (".tar.gz") or "tgz_short" (".tgz"); lower: ``.tif``/``_MTL.txt``
     members in lower case; top: members under a ``<pid>/`` folder; stated: MTL (lines, samples), the
-    real scene size by default (a crop: the raster is ``size``); missing: suffixes the MTL lists but the
+    real scene size by default (a crop: the raster is ``size``); mtl_ul: the scene corner the MTL states
+    (the rasters' by default); missing: suffixes the MTL lists but the
     product does not hold.
     """
     height, width = size
@@ -140,7 +141,7 @@ def write_product(root: Path, pid: str, *, packing: str = "folder", lower: bool 
                            blockxsize=16, blockysize=16, compress="deflate") as dst:
             dst.write(data, 1)
     zone = epsg - 32600
-    mtl = mtl_text(pid, files, utm_zone=zone, ul=ul, stated=stated or (7801, 7681), extra=mtl_extra)
+    mtl = mtl_text(pid, files, utm_zone=zone, ul=mtl_ul or ul, stated=stated or (7801, 7681), extra=mtl_extra)
     (folder / f"{pid}_MTL.txt").write_text(mtl)
     if packing == "folder":
         target = root / pid

@@ -68,6 +68,33 @@ def check_side(width: int, height: int, what: str, limit: int = MAX_SIDE) -> Non
         )
 
 
+def outside_stated(grid: Grid, stated: tuple[int, tuple[float, ...], int, int] | None) -> bool:
+    """Whether a raster grid lies wholly outside the grid its MTL states, in the same CRS (a mismatched pair).
+
+    Crops and ESPA reprojections legitimately differ from the MTL (which ESPA passes through unchanged), so
+    only a raster in the MTL's own UTM zone that does not even touch the stated scene counts.
+
+    Examples
+    --------
+    >>> scene = (32633, (30.0, 0.0, 300000.0, 0.0, -30.0, 5000000.0), 7681, 7801)
+    >>> from rasterio.crs import CRS
+    >>> crop = Grid(CRS.from_epsg(32633).to_wkt(), (30.0, 0.0, 310000.0, 0.0, -30.0, 4990000.0), 40, 30)
+    >>> far = Grid(crop.crs, (30.0, 0.0, 900000.0, 0.0, -30.0, 4990000.0), 40, 30)
+    >>> outside_stated(crop, scene), outside_stated(far, scene)
+    (False, True)
+    """
+    if stated is None:
+        return False
+    from rasterio.crs import CRS
+
+    epsg, transform, width, height = stated
+    if CRS.from_wkt(grid.crs) != CRS.from_epsg(epsg):
+        return False
+    left, bottom, right, top = Grid(grid.crs, transform, width, height).bounds
+    g_left, g_bottom, g_right, g_top = grid.bounds
+    return g_right <= left or g_left >= right or g_top <= bottom or g_bottom >= top
+
+
 def same_crs(a: str, b: str) -> bool:
     """Whether two WKT CRSs are the same."""
     from rasterio.crs import CRS

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import collections
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import _ids
-from .._mtl import SceneFacts, mtl_file_names, parse_mtl, scene_facts
-from ..exceptions import InvalidInputError
+from .._mtl import SceneFacts, mtl_file_names, mtl_grid, parse_mtl, scene_facts
+from ..exceptions import InvalidInputError, LsruWarning
 from ._access import Member, RasterRef, list_members, raster_header, read_text, source_kind
-from ._grid import Grid, check_side
+from ._grid import Grid, check_side, outside_stated
 
 PathLike = str | os.PathLike
 
@@ -201,5 +202,12 @@ def product_grid(product: Product, suffix: str | None = None) -> Grid:
         ref = product.rasters[suffix]
         crs, transform, width, height = raster_header(ref)
         check_side(width, height, ref.describe())
-        product.grids[key] = Grid(crs, transform, width, height)
+        grid = product.grids[key] = Grid(crs, transform, width, height)
+        if key == "main" and outside_stated(grid, mtl_grid(product.mtl)):
+            warnings.warn(
+                f"{ref.describe()} lies outside the scene its MTL states ({product.product_id}): are the raster and "
+                "the MTL from the same product? Using the raster's grid",
+                LsruWarning,
+                stacklevel=3,
+            )
     return product.grids[key]

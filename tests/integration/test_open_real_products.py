@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tarfile
 import textwrap
+import warnings
 
 import geopandas as gpd
 import numpy as np
@@ -53,7 +54,8 @@ def toa(values: np.ndarray) -> np.ndarray:
 
 def brightness(values: np.ndarray, radiance: tuple, k: tuple) -> np.ndarray:
     radiance_value = radiance[0] * values.astype(np.float64) + radiance[1]
-    out = k[1] / np.log(k[0] / radiance_value + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):  # fill: masked below
+        out = k[1] / np.log(k[0] / radiance_value + 1)
     return np.where(values == 0, np.nan, out)
 
 
@@ -236,3 +238,16 @@ def test_the_15_m_pan_band_opens_alone_or_through_a_stack(tmp_path):
     pan = open_scene(path, bands="pan")
     np.testing.assert_allclose(pan.pan.values, toa(dn("B8", *SIZE)), rtol=2e-6, atol=1e-6, equal_nan=True)
     assert "pan" not in open_scene(path).data_vars  # by default: the bands on the main grid
+
+
+def test_a_raster_outside_the_scene_its_mtl_states_warns_and_uses_the_raster(tmp_path):
+    # the MTL of this product states a scene in the same UTM zone 600 km east of the rasters
+    path = write_product(tmp_path, L2, packing="tgz", ul=(300000.0, 5000000.0), stated=(7801, 7681),
+                         mtl_ul=(900000.0, 5000000.0))
+    with pytest.warns(LsruWarning, match="outside the scene its MTL states"):
+        ds = open_scene(path, bands="red")
+    assert ds.rio.transform().c == 300000.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LsruWarning)
+        (tmp_path / "crop").mkdir()
+        open_scene(write_product(tmp_path / "crop", L2, packing="tgz"), bands="red")  # a crop inside it: silent
