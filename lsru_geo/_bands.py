@@ -13,8 +13,15 @@ family    product ids            spectral bands
           ``LE07``               ST_B6 lwir
 ========  =====================  ==============================================================
 
+Level-1 products (``L1TP``/``L1GT``/``L1GS``) name their rasters ``_B4.TIF``, ``_B10.TIF``, ``_B6_VCID_1.TIF``
+(ETM+), ``_QA_PIXEL.TIF``...; they get the same common names (plus ``pan``, ``cirrus``, ``lwir12`` and, on
+ETM+, ``lwir`` = ``B6_VCID_1`` low gain and ``lwir_high_gain`` = ``B6_VCID_2``). Their digital numbers
+are calibrated per scene from the MTL (:mod:`._decode`), so their encoding has no fixed scale.
+
 Examples
 --------
+>>> band_suffix("red", "LC08_L1TP_033032_20230618_20230702_02_T1")
+'B4'
 >>> band_suffix("red", "LC08")
 'SR_B4'
 >>> band_suffix("red", "LE07")
@@ -61,6 +68,43 @@ SPECTRAL_NAMES = {
         "SR_B7": "swir22",
         "ST_B6": "lwir",
     },
+}
+
+#: Level-1 suffix -> common name, per family (``tm`` covers ETM+ too: only ETM+ has ``B8`` and ``B6_VCID_*``).
+L1_NAMES = {
+    "oli": {
+        "B1": "coastal",
+        "B2": "blue",
+        "B3": "green",
+        "B4": "red",
+        "B5": "nir08",
+        "B6": "swir16",
+        "B7": "swir22",
+        "B8": "pan",
+        "B9": "cirrus",
+        "B10": "lwir11",
+        "B11": "lwir12",
+    },
+    "tm": {
+        "B1": "blue",
+        "B2": "green",
+        "B3": "red",
+        "B4": "nir08",
+        "B5": "swir16",
+        "B6": "lwir",
+        "B6_VCID_1": "lwir",
+        "B6_VCID_2": "lwir_high_gain",
+        "B7": "swir22",
+        "B8": "pan",
+    },
+}
+#: Level-1 thermal suffixes per family (brightness temperature rather than reflectance).
+L1_THERMAL = {"oli": frozenset({"B10", "B11"}), "tm": frozenset({"B6", "B6_VCID_1", "B6_VCID_2"})}
+#: Level-1 rasters whose name does not depend on the sensor (solar/view angles: int16 hundredths of a degree).
+L1_OTHER_NAMES = {
+    "QA_PIXEL": "qa_pixel",
+    "QA_RADSAT": "qa_radsat",
+    **{angle: angle.lower() for angle in ("SAA", "SZA", "VAA", "VZA")},
 }
 
 #: Suffix -> name of the rasters whose name does not depend on the sensor.
@@ -129,11 +173,12 @@ class BandEncoding:
     offset: float | None
     units: str
     long_name: str
+    calibrated: bool = False  # Level-1 DNs: scaled per scene from the MTL, not by a fixed scale
 
     @property
     def is_bit_field(self) -> bool:
         """True for QA rasters (no scaling)."""
-        return self.scale is None
+        return self.scale is None and not self.calibrated
 
 
 def _int16(scale: float, units: str, long_name: str) -> BandEncoding:
@@ -161,6 +206,29 @@ _FIXED = {
     "ETUN": _int16(0.001, "mm", "actual evapotranspiration uncertainty"),
 }
 _SUFFIX_RE = re.compile(r"^(SR_B\d|ST_B\d{1,2})$")
+_L1_SUFFIX_RE = re.compile(r"^(B\d{1,2}|B6_VCID_[12])$")
+
+
+def is_level1(product_id: str) -> bool:
+    """Whether a product id (or a bare 4-character prefix, taken as Level-2) is a Level-1 product."""
+    return product_id[5:7].upper() == "L1"
+
+
+def is_thermal_l1(suffix: str, product_id: str) -> bool:
+    """Whether a Level-1 raster suffix holds a thermal band in this product (``B6`` is SWIR on OLI)."""
+    return suffix.upper() in L1_THERMAL[family_of(product_id)]
+
+
+def _l1_encoding(suffix: str, product_id: str) -> BandEncoding | None:
+    if suffix in ("QA_PIXEL", "QA_RADSAT"):
+        return _FIXED[suffix]
+    if suffix in ("SAA", "SZA", "VAA", "VZA"):
+        return BandEncoding("int16", None, 0.01, 0.0, "degree", f"{suffix} angle")
+    if _L1_SUFFIX_RE.match(suffix):
+        if is_thermal_l1(suffix, product_id):
+            return BandEncoding("uint16", 0, None, None, "K", f"brightness temperature band {suffix[1:]}", True)
+        return BandEncoding("uint16", 0, None, None, "1", f"top-of-atmosphere reflectance band {suffix[1:]}", True)
+    return None
 
 
 def family_of(product_id: str) -> str:
@@ -179,8 +247,10 @@ def family_of(product_id: str) -> str:
     return family
 
 
-def encoding_of(suffix: str) -> BandEncoding:
+def encoding_of(suffix: str, product_id: str = "") -> BandEncoding:
     """Return the storage of a raster suffix (``"SR_B4"``, ``"ST_B10"``, ``"QA_PIXEL"``, ``"SR_NDVI"``...).
+
+    A Level-1 ``product_id`` selects the Level-1 table (``"B4"``, ``"B10"``...).
 
     Raises
     ------
@@ -188,6 +258,11 @@ def encoding_of(suffix: str) -> BandEncoding:
         For an unknown suffix.
     """
     suffix = suffix.upper()
+    if is_level1(product_id):
+        found = _l1_encoding(suffix, product_id)
+        if found is None:
+            raise InvalidInputError(f"unknown Collection 2 Level-1 raster {suffix!r}")
+        return found
     if suffix in _FIXED:
         return _FIXED[suffix]
     if suffix.startswith("SR_B"):
@@ -203,6 +278,11 @@ def common_name(suffix: str, product_id: str) -> str:
     """Return the variable name of a raster suffix in a product (``"SR_B5"`` of ``LC08`` -> ``"nir08"``)."""
     suffix = suffix.upper()
     family = family_of(product_id)
+    if is_level1(product_id):
+        name = L1_NAMES[family].get(suffix) or L1_OTHER_NAMES.get(suffix)
+        if name is None:
+            raise InvalidInputError(f"unknown Collection 2 Level-1 raster {suffix!r} for {product_id}")
+        return name
     name = SPECTRAL_NAMES[family].get(suffix) or OTHER_NAMES.get(suffix) or INDEX_NAMES.get(suffix)
     if name is None:
         raise InvalidInputError(f"unknown Collection 2 Level-2 raster {suffix!r} for {product_id}")
@@ -232,6 +312,8 @@ def band_suffix(name: str, product_id: str) -> str:
     family = family_of(product_id)
     key = name.strip()
     upper = key.upper()
+    if is_level1(product_id):
+        return _l1_suffix(key, family, product_id)
     if upper in _FIXED or upper in INDEX_NAMES or _SUFFIX_RE.match(upper):
         return upper
     lower = ALIASES.get(key.lower(), key.lower())
@@ -243,6 +325,21 @@ def band_suffix(name: str, product_id: str) -> str:
                 return suffix
     known = sorted({*SPECTRAL_NAMES[family].values(), *OTHER_NAMES.values(), *INDEX_NAMES.values()})
     raise InvalidInputError(f"{product_id[:4]} products have no band {name!r}; known names: {known}")
+
+
+def _l1_suffix(key: str, family: str, product_id: str) -> str:
+    upper = key.upper()
+    if upper in L1_OTHER_NAMES or _L1_SUFFIX_RE.match(upper):
+        return upper
+    lower = ALIASES.get(key.lower(), key.lower())
+    if lower == "lwir":
+        return "B10" if family == "oli" else ("B6_VCID_1" if product_id[:4].upper() == "LE07" else "B6")
+    for table in (L1_NAMES[family], L1_OTHER_NAMES):
+        for suffix, common in table.items():
+            if common == lower:
+                return suffix
+    known = sorted({*L1_NAMES[family].values(), *L1_OTHER_NAMES.values()})
+    raise InvalidInputError(f"{product_id[:4]} Level-1 products have no band {key!r}; known names: {known}")
 
 
 def variable_name(name: str, product_id: str) -> str:

@@ -14,6 +14,12 @@ PRODUCT_ID = re.compile(
     r"(?P<path>\d{3})(?P<row>\d{3})_(?P<acquired>\d{8})_(?P<processed>\d{8})_(?P<collection>0[12])_(?P<category>T1|T2|RT)",
     re.ASCII,  # \d is 0-9 only, not every Unicode digit
 )
+#: A product's file name, upper-cased: ``<product id>[_<SUFFIX>].<ext>`` (``_SR_B4.TIF``, ``_MTL.txt``, ``.xml``).
+PRODUCT_FILE = re.compile(
+    r"^(?P<pid>L[COTEM]0[1-9]_(?:L1TP|L1GT|L1GS|L2SP|L2SR)_\d{6}_\d{8}_\d{8}_0[12]_(?:T1|T2|RT))"
+    r"(?:_(?P<suffix>[A-Z0-9_]+))?\.(?P<ext>TIF|TIFF|TXT|XML|JSON)$",
+    re.ASCII,
+)
 SCENE_ID = re.compile(
     r"^L(?P<sensor>[COTEM])(?P<satellite>[1-9])(?P<path>\d{3})(?P<row>\d{3})(?P<year>\d{4})(?P<doy>\d{3})"
     r"(?P<ground_station>[A-Z0-9]{3})(?P<version>\d{2})",
@@ -36,6 +42,28 @@ def _date(text: str, fmt: str) -> dt.date | None:
         return dt.datetime.strptime(text, fmt).date()
     except ValueError:
         return None
+
+
+def split_file_name(name: str) -> tuple[str, str, str] | None:
+    """Split a product file name (any folder, any case) into ``(product id, SUFFIX, ext)``, or None.
+
+    Examples
+    --------
+    >>> split_file_name("top/LC08_L1TP_198025_20180131_20200902_02_T1_B4.tif")
+    ('LC08_L1TP_198025_20180131_20200902_02_T1', 'B4', 'tif')
+    >>> split_file_name("LC08_L2SP_198025_20180131_20200902_02_T1.xml")
+    ('LC08_L2SP_198025_20180131_20200902_02_T1', '', 'xml')
+    """
+    match = PRODUCT_FILE.match(name.replace("\\", "/").rsplit("/", 1)[-1].upper())
+    if match is None:
+        return None
+    ext = match["ext"].lower()
+    return match["pid"], match["suffix"] or "", "tif" if ext == "tiff" else ext
+
+
+def processing_family(product_id: str) -> str:
+    """``"L1"`` or ``"L2"``: the processing level family of a product id (its 6th-7th characters)."""
+    return product_id[5:7].upper()
 
 
 def parse_id(landsat_id: str) -> dict:

@@ -25,6 +25,27 @@ class UnsafeNameError(InvalidInputError):
     """A name from a server, a file or the caller is not one safe path component inside its folder."""
 
 
+class OversizedMetadataError(InvalidInputError):
+    """A product's metadata states (or is) something larger than any real Landsat product: refused unread."""
+
+
+class SeparateAreasError(InvalidInputError):
+    """Products to stack fall into areas far apart: one grid over them would be mostly empty.
+
+    Attributes
+    ----------
+    groups : list of list of str
+        The product ids of each area.
+    """
+
+    def __init__(self, message: str, groups: list[list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.groups = groups or []
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.args[0], self.groups)
+
+
 class TransportError(LsruError, ConnectionError):
     """The service could not be reached, or the connection kept dropping or stalling, after every retry."""
 

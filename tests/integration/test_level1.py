@@ -164,7 +164,6 @@ def test_scenes_without_any_file_still_fail_clearly(usgs, quick, tmp_path):
         usgs.download(scenes, tmp_path, poll=0.05)
 
 
-@pytest.mark.xfail(reason="needs issue-12 reader: Level-1 products (DN bands, L1 MTL)", strict=False)
 def test_open_scene_reads_a_level1_bundle(usgs, quick, tmp_path):
     scenes = usgs.search("landsat_ot_c2_l1", bbox=MONTPELLIER, begin="2019-06-01", end="2019-06-30")
     (bundle,) = usgs.download(scenes.head(1), tmp_path, poll=0.05, timeout=20)

@@ -60,3 +60,14 @@ def test_scene_persists_on_the_cluster(client, tmp_path):
         expected = ds.ndvi.values
     persisted = client.persist(ds)
     np.testing.assert_allclose(persisted.ndvi.values, expected, equal_nan=True)
+
+
+def test_level1_gzipped_bundle_calibrates_on_the_cluster(client, tmp_path):
+    from real_products import toa_reference, write_product
+
+    path = write_product(tmp_path, "LC08_L1TP_190029_20240618_20240619_02_RT", packing="tgz", top=True, lower=True)
+    ds = open_scene(path, bands=["red", "lwir11"], chunks={"y": 8})
+    remote = client.compute(ds.red.data).result()
+    np.testing.assert_allclose(remote, toa_reference("B4"), rtol=2e-6, atol=1e-6, equal_nan=True)
+    with dask.config.set(scheduler="sync"):
+        np.testing.assert_array_equal(client.compute(ds.lwir11.data).result(), ds.lwir11.values)
