@@ -7,10 +7,9 @@ measurement in a fresh process (its own peak memory, ``VmHWM``; warm page cache)
   the index written to a file; time, peak memory, index size on disk;
 * **read**: a new process loads that index and reads one band member at a random offset (``SR_B5``,
   ~29 MB, ~176 MB into the tar) whole, plus 16 random 64 KiB windows of other bands; time, peak memory;
-* baselines in the same run: the same reads from an extracted copy of the members (page cache), and today's
-  hand-written ``GzipIndex`` of ``lsru_geo._open`` (no persistent index: each process inflates from the
-  start to reach the band);
-* ``lsru_geo._gzindex``: indexed_gzip behind the sidecar (member table + seek points), as it will be wired.
+* baseline in the same run: the same reads from an extracted copy of the members (page cache); the
+  hand-written in-memory ``GzipIndex`` this compared against in its first run has been replaced;
+* ``lsru_geo._gzindex``: indexed_gzip behind the sidecar (member table + seek points), as the reader uses it.
 
 Run: ``python benchmarks/bench_gzip_libs.py`` (builds 3 products under ``$LSRU_BENCH_PEERS_CACHE``,
 default ``/tmp/lsru-bench-peers``, shared with ``bench_stack_peers.py``; then ~2 minutes). Peers are in the
@@ -107,11 +106,6 @@ def build(lib: str, path: Path) -> dict:
         beside = path.with_name(path.name + _gzindex.SIDECAR_SUFFIX)
         beside.unlink(missing_ok=True)
         out = _gzindex.ensure_index(path)
-    elif lib == "handwritten":
-        from lsru_geo._open import GzipIndex
-
-        GzipIndex(path).all_members()  # one pass to the end; the points stay in this process's memory
-        return {}
     return {"index_bytes": out.stat().st_size}
 
 
@@ -158,14 +152,6 @@ def read(lib: str, path: Path, reads: list[tuple[str, int, int]]) -> dict:
                 fh.seek(start)
                 got += len(fh.read(length))
         return {"bytes": got, "builds": _gzindex.index_builds(), "inflated": _gzindex.bytes_inflated()}
-    elif lib == "handwritten":
-        from lsru_geo._open import _GzipMemberFile, gzip_index
-
-        index = gzip_index(path)
-        for name, start, length in reads:
-            with _GzipMemberFile(index, name) as fh:
-                fh.seek(start)
-                got += len(fh.read(length))
     return {"bytes": got}
 
 
@@ -180,7 +166,7 @@ def _peak_rss_mb() -> float:
 MODULES = {
     "indexed_gzip": "indexed_gzip", "rapidgzip_p1": "rapidgzip", "rapidgzip_p2": "rapidgzip",
     "ratarmountcore": "ratarmountcore.mountsource.formats.tar", "lsru_gzindex": "lsru_geo._gzindex",
-    "handwritten": "lsru_geo._open", "extracted": "io",
+    "extracted": "io",
 }
 
 
@@ -239,7 +225,7 @@ def main() -> None:
           f"{len(paths)} ESPA l1 products of {SIZE} px, {tar_mb:.0f} MB .tar.gz each; seek spacing 4 MiB")
     print("versions: " + ", ".join(f"{d} {version(d)}" for d in ("indexed_gzip", "rapidgzip", "ratarmountcore")))
     rows = []
-    for lib in ("handwritten", *LIBS):
+    for lib in LIBS:
         builds = [in_subprocess("build", lib, p) for p in paths]
         reads = [in_subprocess("read", lib, p) for p in paths]
         rows.append((lib, builds, reads))
@@ -258,14 +244,13 @@ def main() -> None:
             extra = f"  (builds while reading: {sum(x['builds'] for x in reads)}, inflated per read case: " \
                     f"{statistics.median(x['inflated'] for x in reads) / 1e6:.1f} MB for " \
                     f"{statistics.median(x['bytes'] for x in reads) / 1e6:.1f} MB read)"
-        index = "in memory" if lib == "handwritten" else f"{size:9.1f}"
+        index = f"{size:9.1f}"
         print(f"{lib:<16} {b:8.2f} {bm:9.0f} {index:>9} {r:8.3f} {rm:8.0f} {r / base:16.1f}x{extra}")
     print(f"{'extracted files':<16} {'':>8} {'':>9} {'':>9} {base:8.3f} "
           f"{max(x['peak_rss_mb'] for x in extracted):8.0f} {1:16.1f}x")
     print("(+MB: peak resident memory above the process's after importing the library; "
           "build: one full pass recording seek points; read: a fresh process loads the index and reads one band "
-          "whole + 16 random 64 KiB windows; handwritten: today's GzipIndex, no persistent index, so 'read' "
-          "inflates from the start)")
+          "whole + 16 random 64 KiB windows)")
 
 
 if __name__ == "__main__":

@@ -4,9 +4,8 @@
 a fresh process (its own peak memory, ``VmHWM``), dask threaded scheduler on 2 threads, warm page cache, the
 same median (``lsru_geo._composite``) and the same QA mask (``lsru_geo._qa.cloud_mask``) for every reader:
 
-* ``lsru_tgz``: ``lsru_geo.open_stack`` in place from the ``.tar.gz`` files with the reader wired today;
-* ``lsru_tgz_indexed``: the same, with the archive members read through ``lsru_geo._gzindex`` (the sidecar
-  index present; wired here by replacing ``_open.open_raster`` for gzip tars, as ``_access.py`` will);
+* ``lsru_tgz``: ``lsru_geo.open_stack`` in place from the ``.tar.gz`` files (members read through
+  ``lsru_geo._gzindex``, the sidecar index present, as after a download);
 * ``lsru_folders``: ``open_stack`` on the extracted products;
 * ``odc_stac``: ``odc.stac.load`` on the extracted products, STAC items built from each product's MTL;
 * ``stackstac``: ``stackstac.stack`` on the same items;
@@ -159,42 +158,9 @@ def _lsru(sources) -> np.ndarray:
     return _median_of(ds.lsru.mask().lsru.ndvi())
 
 
-def _wire_gzindex() -> None:
-    """Read gzip-tar members through lsru_geo._gzindex (what _access.py will do once wired)."""
-    from contextlib import contextmanager
-    from pathlib import PurePosixPath
-
-    import rasterio
-
-    from lsru_geo import _gzindex, _open
-
-    original = _open.open_raster
-
-    @contextmanager
-    def open_raster(ref):
-        if ref.kind != "tgz":
-            with original(ref) as src:
-                yield src
-            return
-        archive = _gzindex.indexed_archive(ref.path)
-        name = f"/lsru-gzindex/{abs(hash(ref.path))}/{PurePosixPath(ref.member).name}"
-        with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"), rasterio.open(
-            name, opener=lambda _path, mode="rb": archive.open_member(ref.member)
-        ) as src:
-            yield src
-
-    _open.open_raster = open_raster
-    _open._prefetch = lambda hints: None  # the hand-written index's background scan is not needed
-
-
 def case_lsru_tgz() -> dict:
-    return _facts(_lsru(tarballs()))
-
-
-def case_lsru_tgz_indexed() -> dict:
     from lsru_geo import _gzindex
 
-    _wire_gzindex()
     result = _lsru(tarballs())
     return {**_facts(result), "inflated": _gzindex.bytes_inflated(), "returned": _gzindex.bytes_returned(),
             "index_builds": _gzindex.index_builds()}
@@ -243,7 +209,7 @@ def _facts(result: np.ndarray) -> dict:
 
 
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
-ORDER = ("lazy_folders", "lazy_tgz", "lsru_folders", "lsru_tgz_indexed", "lsru_tgz", "odc_stac", "stackstac")
+ORDER = ("lazy_folders", "lazy_tgz", "lsru_folders", "lsru_tgz", "odc_stac", "stackstac")
 
 
 def _peak_rss_mb() -> float:
@@ -289,20 +255,18 @@ def report(r: dict) -> None:
             return f"{r[a][what] / r[b][what]:.2f}x"
         return "n/a"
 
-    print(f"lsru .tar.gz (wired today) / folders:        {ratio('lsru_tgz', 'lsru_folders')}  (target <= 1.2x)")
-    print(f"lsru .tar.gz via _gzindex / folders:         {ratio('lsru_tgz_indexed', 'lsru_folders')}  "
-          "(target <= 1.2x)")
-    print(f"lsru .tar.gz via _gzindex / odc-stac:        {ratio('lsru_tgz_indexed', 'odc_stac')}  (target <= 0.9x)")
+    print(f"lsru .tar.gz / folders:                      {ratio('lsru_tgz', 'lsru_folders')}  (target <= 1.2x)")
+    print(f"lsru .tar.gz via _gzindex / odc-stac:        {ratio('lsru_tgz', 'odc_stac')}  (target <= 0.9x)")
     print(f"lsru folders / odc-stac:                     {ratio('lsru_folders', 'odc_stac')}")
     print(f"lsru folders / stackstac:                    {ratio('lsru_folders', 'stackstac')}")
     print(f"peak memory, lsru .tar.gz via _gzindex / odc-stac: "
-          f"{ratio('lsru_tgz_indexed', 'odc_stac', 'peak_rss_mb')}  (target <= 0.5x)")
+          f"{ratio('lsru_tgz', 'odc_stac', 'peak_rss_mb')}  (target <= 0.5x)")
     print(f"lazy open, .tar.gz / folders:                {ratio('lazy_tgz', 'lazy_folders')}  (target <= 1.2x)")
-    if "inflated" in r.get("lsru_tgz_indexed", {}):
-        inflated = r["lsru_tgz_indexed"]["inflated"]
-        returned = r["lsru_tgz_indexed"].get("returned", 0)
+    if "inflated" in r.get("lsru_tgz", {}):
+        inflated = r["lsru_tgz"]["inflated"]
+        returned = r["lsru_tgz"].get("returned", 0)
         print(f"bytes inflated via _gzindex: {inflated / 1e9:.2f} GB for {members / 1e9:.2f} GB of members read "
-              f"({inflated / members:.2f}x; index builds during the run: {r['lsru_tgz_indexed']['index_builds']}); "
+              f"({inflated / members:.2f}x; index builds during the run: {r['lsru_tgz']['index_builds']}); "
               f"GDAL asked for {returned / 1e9:.2f} GB ({returned / members:.2f}x the members: adjacent chunks "
               f"share tile rows), inflated / asked {inflated / max(returned, 1):.2f}x")
 

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from . import _archive
+from . import _archive, _gzindex
 from ._http import HttpClient, RetryPolicy, TransferLimits, body_chunks, retry_after_seconds, status_error
 from ._names import path_inside, safe_name
 from .exceptions import (
@@ -222,6 +222,7 @@ def download_files(
     http: HttpClient | None = None,
     retry: RetryPolicy | None = None,
     limits: TransferLimits | None = None,
+    index_archives: bool = True,
 ) -> DownloadReport:
     """Download files into a folder, in parallel, resuming and verifying each one.
 
@@ -249,6 +250,10 @@ def download_files(
         Attempts and backoff for each file; by default the client's policy, or ``HttpClient.DEFAULT_RETRY``.
     limits : TransferLimits, optional
         Stall rule and deadline for headers; by default the client's, or the ``LSRU_*`` variables'.
+    index_archives : bool
+        Build the persistent read index (:mod:`lsru_geo._gzindex`) of each gzip tar once it is verified, in the
+        worker that downloaded it, so that the product opens in place at once, from any process; False when the
+        tarballs are about to be unpacked.
 
     Returns
     -------
@@ -291,6 +296,7 @@ def download_files(
         retry=policy,
         bars=bars,
         limits=limits,
+        index_archives=index_archives,
     )
     try:
         outcomes = engine.run(unique, workers)
@@ -397,7 +403,10 @@ def url_retrieve_and_unpack(
     target = path_inside(path, _archive.product_name(request.file_name), "product folder")
     if target.is_dir() and not overwrite:
         return os.fspath(target)
-    tarball = Path(url_retrieve(url, Path(path) / request.file_name, overwrite=overwrite))
+    tarball = Path(path) / request.file_name
+    download_files(
+        [FileRequest(url, name=tarball.name)], path, workers=1, overwrite=overwrite, index_archives=False
+    ).raise_for_failures()
     _archive.extract_tarball(
         tarball,
         path,
@@ -446,9 +455,11 @@ class _Engine:
         retry: RetryPolicy,
         bars: _Progress,
         limits: TransferLimits | None = None,
+        index_archives: bool = False,
     ) -> None:
         self.folder = folder
         self.limits = limits
+        self.index_archives = index_archives
         self.overwrite = overwrite
         self.check_complete = check_complete
         self.clients = clients
@@ -530,10 +541,12 @@ class _Engine:
                     except DownloadError as error:  # e.g. a purged order: fall back on the size
                         log.warning("%s: %s; checking the existing file by size", name, error)
                     if self._is_complete(request, target, md5):
+                        self._index(target)
                         return "skipped", target
                 if md5 is None:
                     md5 = self._expected_md5(request)
                 self._download(request, target, md5)
+                self._index(target)
                 return "downloaded", target
         except _Cancelled:
             return "failed", "cancelled"
@@ -541,6 +554,15 @@ class _Engine:
             return "failed", str(error)
         except OSError as error:
             return "failed", f"{target}: {type(error).__name__}: {error.strerror or error}"
+
+    def _index(self, target: Path) -> None:
+        """Build (or check) a verified gzip tar's read index; one that cannot be indexed is left to its opener."""
+        if not self.index_archives or not target.name.lower().endswith((".tar.gz", ".tgz")):
+            return
+        try:
+            _gzindex.ensure_index(target)
+        except (InvalidInputError, OSError) as error:  # not a tar inside: opening it will say so clearly
+            log.warning("%s: no read index built (%s)", target.name, error)
 
     def _sleep(self, seconds: float) -> None:
         if self.cancel.wait(seconds):  # Ctrl-C in the caller's thread ends a backoff at once

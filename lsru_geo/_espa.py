@@ -583,7 +583,13 @@ class Order:
         if unpack and not overwrite:  # unpacking is atomic: an existing product folder is complete
             requests_ = [r for r, target in zip(requests_, unpacked, strict=False) if not target.is_dir()]
         report = download_files(
-            requests_, folder, workers=workers, overwrite=overwrite, check_complete=check_complete, progress=progress
+            requests_,
+            folder,
+            workers=workers,
+            overwrite=overwrite,
+            check_complete=check_complete,
+            progress=progress,
+            index_archives=not unpack,
         )
         log.info("order %s: %s", self.orderid, report.summary())
         failed = {**refused, **report.failed}

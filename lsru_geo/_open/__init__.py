@@ -10,7 +10,7 @@ One module per concern:
 
 =================  =======================================================================================
 ``_products``      what a source holds: products assembled from the members present, de-duplication
-``_access``        how bytes are obtained (folder files, tar via ``/vsisubfile``, gzip tars via a seek index)
+``_access``        how bytes are obtained (folder files, tar via ``/vsisubfile``, gzip tars via ``_gzindex``)
 ``_grid``          grid decisions from raster headers: limits, target grid, separate areas, crops
 ``_decode``        DN -> physical values (Level-2 scale, Level-1 TOA reflectance and brightness temperature)
 ``_chunks``        the picklable chunk task and the function dask runs for it
@@ -22,7 +22,7 @@ Layering: this package sits above :mod:`.._bands`, :mod:`.._qa` and :mod:`.._mtl
 rasterio, dask and rioxarray inside functions, so ``import lsru_geo`` stays light.
 """
 
-from ._access import GzipIndex, RasterRef, gzip_index, open_raster
+from ._access import RasterRef, open_raster
 from ._api import PATH_COLUMNS, open_scene, open_stack
 from ._chunks import pixel_reads, read_chunk
 from ._grid import Grid
@@ -31,12 +31,10 @@ from ._products import Product, discover_products, find_product, product_grid
 __all__ = [
     "PATH_COLUMNS",
     "Grid",
-    "GzipIndex",
     "Product",
     "RasterRef",
     "discover_products",
     "find_product",
-    "gzip_index",
     "open_raster",
     "open_scene",
     "open_stack",

@@ -7,10 +7,8 @@ graph, so the graph pickles and runs on a ``dask.distributed`` cluster). Each la
 
 from __future__ import annotations
 
-import sys
 import threading
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -61,7 +59,6 @@ class ChunkRead:
     fill: int | None
     decode: bool
     resampling: str
-    prefetch: tuple[tuple[str, str], ...] = ()  # (archive, member) of the next time steps' gzip tars
 
 
 def _read_layer(layer: Layer, task: ChunkRead, hole: int) -> np.ndarray:
@@ -107,47 +104,8 @@ def _read_layer(layer: Layer, task: ChunkRead, hole: int) -> np.ndarray:
     return out
 
 
-_prefetch_pool: Any = None
-_prefetched: set[tuple[str, str]] = set()
-_prefetch_lock = threading.Lock()
-
-
-def _prefetch(hints: tuple[tuple[str, str], ...]) -> None:
-    """Locate members of the next time steps' gzip tars in a background thread of this process.
-
-    Finding a member decompresses the archive up to it under the archive's lock; dask often gives both
-    threads tasks of the same scene, and one would wait. Scanning the next scenes meanwhile keeps both
-    cores busy. Skipped on dask.distributed workers, where the next scene may be another worker's.
-    """
-    if not hints or _in_distributed_worker():
-        return
-    global _prefetch_pool
-    with _prefetch_lock:
-        todo = [h for h in hints if h not in _prefetched]
-        if not todo:
-            return
-        _prefetched.update(todo)
-        if _prefetch_pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            _prefetch_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lsru-gzip-scan")
-    for path, member in todo:
-        _prefetch_pool.submit(_access.locate_quietly, path, member)
-
-
-def _in_distributed_worker() -> bool:
-    if "distributed" not in sys.modules:
-        return False
-    try:
-        sys.modules["distributed"].get_worker()
-    except (ValueError, AttributeError):
-        return False
-    return True
-
-
 def read_chunk(task: ChunkRead) -> np.ndarray:
     """Produce one chunk: read each layer (the first valid pixel wins), decoded with the layer's own coefficients."""
-    _prefetch(task.prefetch)
     hole = task.fill if task.fill is not None else 0
     decoding = task.decode and all(layer.decoding is not None for layer in task.layers)
     if not task.layers:

@@ -14,8 +14,6 @@ from ..exceptions import InvalidInputError
 from ._chunks import ChunkRead, Layer, read_chunk
 from ._grid import Grid
 
-#: Time steps ahead whose gzip tars a task gets scanned in the background (see :func:`._chunks._prefetch`).
-PREFETCH_STEPS = 2
 #: Default rows per chunk: whole-width strips (two 512-pixel tile rows of a full-size band, ~30 MB float32).
 DEFAULT_ROWS = 1024
 
@@ -68,8 +66,6 @@ def lazy_variable(plan: BandPlan, grid: Grid, rows: int, cols: int, decode: bool
     name = f"lsru-read-{plan.name}-{token}"
     graph = {}
     for t, step in enumerate(plan.steps):
-        ahead = [lay.ref for later in plan.steps[t + 1 : t + 1 + PREFETCH_STEPS] for lay, _box in later]
-        hints = tuple((ref.path, ref.member) for ref in ahead if ref.kind == "tgz")
         for i, (y0, y1) in enumerate(ybounds):
             for j, (x0, x1) in enumerate(xbounds):
                 layers = tuple(lay for lay, box in step if box[0] < y1 and box[1] > y0 and box[2] < x1 and box[3] > x0)
@@ -85,7 +81,6 @@ def lazy_variable(plan: BandPlan, grid: Grid, rows: int, cols: int, decode: bool
                     fill=enc.fill,
                     decode=decode and not enc.is_bit_field,
                     resampling=resampling,
-                    prefetch=hints,
                 )
                 key = (name, t, i, j) if stacked else (name, i, j)
                 graph[key] = (_expand, task) if stacked else (read_chunk, task)

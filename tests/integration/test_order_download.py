@@ -75,3 +75,21 @@ def test_only_complete_items_are_fetched(emu, monkeypatch, tmp_path):
     order = Espa().order(list(scenes.display_id), products=["l1"])
     assert order.download_all_complete(tmp_path) == []
     assert emu.log.select("download") == []
+
+
+def test_tarballs_are_indexed_by_the_download_workers_and_open_without_a_new_index(completed, tmp_path):
+    from lsru_geo import _gzindex, open_scene
+
+    paths = completed.download_all_complete(tmp_path)
+    for path in paths:  # the worker built each read index right after the MD5 check
+        assert (tmp_path / (path.name + _gzindex.SIDECAR_SUFFIX)).is_file()
+    _gzindex.clear_caches()
+    builds = _gzindex.index_builds()
+    red = open_scene(paths[0], bands=["red"])["red"]
+    assert int(red.notnull().sum()) > 0
+    assert _gzindex.index_builds() == builds  # listed and read through the sidecar: nothing inflated to index
+
+
+def test_unpacked_downloads_build_no_index(completed, tmp_path):
+    completed.download_all_complete(tmp_path, unpack=True)
+    assert not list(tmp_path.glob("*.lsru-index"))
