@@ -17,6 +17,7 @@ import pytest
 from workflow import HANDLED, collecting_logs, run_workflow
 
 import lsru_geo._m2m
+from lsru_geo import _gzindex
 from lsru_geo._http import HttpClient, RetryPolicy
 from lsru_geo.emulator import Emulator
 
@@ -83,8 +84,11 @@ def check_run(emu, collector, result, folder) -> dict:
     # what was not delivered is reported with the reason the service gave
     assert result.not_delivered == {name: truth[name]["status"] for name in set(truth) - available}
     assert set(result.not_delivered.values()) <= {"purged", "error", "unavailable"}
-    # nothing half-written under a final name: the folder holds the verified tarballs and nothing else
-    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in result.delivered.values())
+    # nothing half-written under a final name: the folder holds the verified tarballs, each with the read index
+    # its download worker built, and nothing else
+    delivered = [p.name for p in result.delivered.values()]
+    expected = delivered + [name + _gzindex.SIDECAR_SUFFIX for name in delivered]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(expected)
     # the client rode out each failure the emulator logged, once
     logged = failures_logged(emu)
     handled = [r.getMessage() for r in collector.records if HANDLED.search(r.getMessage())]
