@@ -25,16 +25,6 @@ MONTPELLIER = {
 P196R030 = [(2.4, 44.0), (4.7, 43.6), (4.2, 41.9), (1.9, 42.3)]
 
 
-@pytest.fixture
-def api(emu):
-    return emu.m2m_url + "stable/"
-
-
-@pytest.fixture
-def key(api):
-    return requests.post(api + "login-token", json={"username": "demo", "token": "demo-token"}).json()["data"]
-
-
 def call(api, endpoint, key, body):
     return requests.post(api + endpoint, headers={"X-Auth-Token": key}, data=json.dumps(body)).json()
 

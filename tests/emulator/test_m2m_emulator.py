@@ -4,7 +4,6 @@ import base64
 import json
 import threading
 
-import pytest
 import requests
 
 from lsru_geo.emulator import Emulator
@@ -15,16 +14,6 @@ BRUSSELS_POINT = {
     "lowerLeft": {"latitude": 50.85, "longitude": 4.38},
     "upperRight": {"latitude": 50.85, "longitude": 4.38},
 }
-
-
-@pytest.fixture
-def api(emu):
-    return emu.m2m_url + "stable/"
-
-
-@pytest.fixture
-def key(api):
-    return requests.post(api + "login-token", json={"username": "demo", "token": "demo-token"}).json()["data"]
 
 
 def call(api, endpoint, key=None, body=None, method="POST"):
