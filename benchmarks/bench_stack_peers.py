@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -69,6 +70,8 @@ def prepare() -> None:
         build_espa_tarball(spec, ["l1"], CACHE / "l1", size=SIZE)
     for tgz in tarballs():
         folder = CACHE / "l1_extracted" / tgz.name[: -len(".tar.gz")]
+        if folder.exists() and folder.stat().st_mtime < tgz.stat().st_mtime:  # the emulator rebuilt the tarball
+            shutil.rmtree(folder)
         if not folder.exists():
             tmp = folder.with_name(folder.name + ".part")
             with tarfile.open(tgz) as tar:
