@@ -47,3 +47,17 @@ def _doctest_environment(request, doctest_namespace):
 
 # `python -m` entry points run their command when imported; keep doctest collection away from them
 collect_ignore = ["lsru_geo/__main__.py", "lsru_geo/emulator/__main__.py"]
+
+
+@pytest.fixture
+def api(emu):
+    """The emulator's M2M ``stable`` root, for wire tests over plain HTTP (ESPA tests define their own ``api``)."""
+    return emu.m2m_url + "stable/"
+
+
+@pytest.fixture
+def key(api):
+    """An M2M API key from ``login-token`` with the emulator's demo credentials."""
+    import requests
+
+    return requests.post(api + "login-token", json={"username": "demo", "token": "demo-token"}).json()["data"]
