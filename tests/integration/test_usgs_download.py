@@ -6,7 +6,7 @@ import tarfile
 import pytest
 import requests
 
-from lsru_geo import DownloadError, InvalidInputError, RateLimitError, Usgs
+from lsru_geo import DownloadError, InvalidInputError, RateLimitError
 
 MONTPELLIER = (3.5, 43.4, 4.0, 44.0)
 
