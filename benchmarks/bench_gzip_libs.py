@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _cases import memory_mb
 
 CACHE = Path(os.environ.get("LSRU_BENCH_PEERS_CACHE", "/tmp/lsru-bench-peers"))
 SIZE = 3800
@@ -155,27 +156,11 @@ def read(lib: str, path: Path, reads: list[tuple[str, int, int]]) -> dict:
     return {"bytes": got}
 
 
-def _peak_rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 MODULES = {
     "indexed_gzip": "indexed_gzip", "rapidgzip_p1": "rapidgzip", "rapidgzip_p2": "rapidgzip",
     "ratarmountcore": "ratarmountcore.mountsource.formats.tar", "lsru_gzindex": "lsru_geo._gzindex",
     "extracted": "io",
 }
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def run_case(kind: str, lib: str, path: Path) -> dict:
@@ -184,10 +169,10 @@ def run_case(kind: str, lib: str, path: Path) -> dict:
 
     reads = windows(path, json.loads((CACHE / "tables" / (path.name + ".json")).read_text()))
     importlib.import_module(MODULES[lib])
-    before = _rss_mb()
+    before = memory_mb("VmRSS")
     started = time.perf_counter()
     facts = build(lib, path) if kind == "build" else read(lib, path, reads)
-    return {"seconds": time.perf_counter() - started, "peak_rss_mb": _peak_rss_mb() - before, **facts}
+    return {"seconds": time.perf_counter() - started, "peak_rss_mb": memory_mb() - before, **facts}
 
 
 def in_subprocess(kind: str, lib: str, path: Path) -> dict:

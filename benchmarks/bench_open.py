@@ -24,7 +24,6 @@ import datetime as dt
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -33,6 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _cases import memory_mb, run_saved_cases
 
 CACHE = Path(os.environ.get("LSRU_BENCH_OPEN_CACHE", "/tmp/lsru-bench-open"))
 SIZE = 7600  # ~7,650 x 6,950 px: true 30 m pixels
@@ -279,22 +279,13 @@ ORDER = (
 )
 
 
-def _peak_rss_mb() -> float:
-    """Peak resident memory of this process (``VmHWM``: unlike ``ru_maxrss``, not inherited across exec)."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def run_case(name: str) -> dict:
-    rss_before = _peak_rss_mb()
+    rss_before = memory_mb()
     started = time.perf_counter()
     with np.errstate(all="ignore"):
         facts = CASES[name]()
     seconds = time.perf_counter() - started
-    return {"case": name, "seconds": seconds, "peak_rss_mb": _peak_rss_mb(), "rss_before_mb": rss_before, **facts}
+    return {"case": name, "seconds": seconds, "peak_rss_mb": memory_mb(), "rss_before_mb": rss_before, **facts}
 
 
 def _in_subprocess(name: str) -> dict:
@@ -361,16 +352,7 @@ def report(r: dict) -> None:
 def main(only: list[str] | None = None) -> None:
     """Run every case (or ``only`` these, keeping the others from the last run) and print the table."""
     prepare()
-    saved = CACHE / "results.json"
-    results = json.loads(saved.read_text()) if only and saved.exists() else {}
-    for name in ORDER:
-        if only and name not in only:
-            continue
-        results[name] = _in_subprocess(name)
-        print(json.dumps(results[name]), flush=True)
-        saved.write_text(json.dumps(results, indent=1))
-    print()
-    report(results)
+    report(run_saved_cases(ORDER, only, CACHE / "results.json", _in_subprocess))
 
 
 if __name__ == "__main__":

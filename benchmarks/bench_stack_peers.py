@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _cases import memory_mb, run_saved_cases
 
 CACHE = Path(os.environ.get("LSRU_BENCH_PEERS_CACHE", "/tmp/lsru-bench-peers"))
 SIZE = 3800
@@ -215,19 +216,11 @@ CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case
 ORDER = ("lazy_folders", "lazy_tgz", "lsru_folders", "lsru_tgz", "odc_stac", "stackstac")
 
 
-def _peak_rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def run_case(name: str) -> dict:
     started = time.perf_counter()
     with np.errstate(all="ignore"):
         facts = CASES[name]()
-    return {"case": name, "seconds": time.perf_counter() - started, "peak_rss_mb": _peak_rss_mb(), **facts}
+    return {"case": name, "seconds": time.perf_counter() - started, "peak_rss_mb": memory_mb(), **facts}
 
 
 def in_subprocess(name: str) -> dict:
@@ -276,16 +269,7 @@ def report(r: dict) -> None:
 
 def main(only: list[str] | None) -> None:
     prepare()
-    saved = CACHE / "stack_results.json"
-    results = json.loads(saved.read_text()) if only and saved.exists() else {}
-    for name in ORDER:
-        if only and name not in only:
-            continue
-        results[name] = in_subprocess(name)
-        print(json.dumps(results[name]), flush=True)
-        saved.write_text(json.dumps(results, indent=1))
-    print()
-    report(results)
+    report(run_saved_cases(ORDER, only, CACHE / "stack_results.json", in_subprocess))
 
 
 if __name__ == "__main__":
