@@ -37,15 +37,15 @@ def _first_scene(api, key, dataset, start, end):
     return call(api, "scene-search", key, body)["data"]["results"][0]
 
 
+def _download_options(api, key, dataset, scene):
+    body = {"datasetName": dataset, "entityIds": [scene["entityId"]], "includeSecondaryFileGroups": True}
+    return call(api, "download-options", key, body)["data"]
+
+
 def test_level1_download_options_follow_the_docs_sample(api, key, emu, monkeypatch):
     monkeypatch.setattr(emu.options, "bundle_unavailable_share", 0.0)
     scene = _first_scene(api, key, "landsat_ot_c2_l1", "2019-06-01", "2019-06-30")
-    options = call(
-        api,
-        "download-options",
-        key,
-        {"datasetName": "landsat_ot_c2_l1", "entityIds": [scene["entityId"]], "includeSecondaryFileGroups": True},
-    )["data"]
+    options = _download_options(api, key, "landsat_ot_c2_l1", scene)
     by_name = {}
     for o in options:
         by_name.setdefault(o["productName"], []).append(o)
@@ -78,12 +78,7 @@ def test_withheld_bundles_are_a_stable_share_of_scenes():
 def test_withheld_bundles_keep_their_files(api, key, emu, monkeypatch):
     monkeypatch.setattr(emu.options, "bundle_unavailable_share", 1.0)
     scene = _first_scene(api, key, "landsat_etm_c2_l2", "2001-06-01", "2001-06-30")
-    options = call(
-        api,
-        "download-options",
-        key,
-        {"datasetName": "landsat_etm_c2_l2", "entityIds": [scene["entityId"]], "includeSecondaryFileGroups": True},
-    )["data"]
+    options = _download_options(api, key, "landsat_etm_c2_l2", scene)
     assert not any(o["available"] for o in options if o["productName"].endswith("Product Bundle"))
     files = [s for o in options for s in o["secondaryDownloads"]]
     assert files and all(s["available"] for s in files)
