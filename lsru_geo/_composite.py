@@ -6,8 +6,8 @@ each pixel's median sits at a position given by its count of valid values: two g
 the same arithmetic as numpy (the mean of the two middle values), hence the same values. The sort runs on
 slabs of a few rows so its temporaries stay in cache.
 
-Lazy on dask arrays: the time axis is merged into one chunk (the other axes re-chunked so a block stays
-under :data:`BLOCK_BYTES`), then each block is reduced independently.
+Lazy on dask arrays: one task per spatial chunk receives that chunk's blocks along time as a list and sorts
+them slab by slab, so the stack is never re-chunked (a (time, y, x) copy would double the memory).
 
 Examples
 --------
@@ -20,6 +20,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -27,26 +28,29 @@ import xarray as xr
 
 #: Rows of a (time, rows, ...) slab sorted at once (fits a few MB of cache for 20 x 8 x 8,000 float32).
 SLAB_ROWS = 8
-#: Upper size of one block (all time steps of a spatial chunk) reduced by one dask task.
-BLOCK_BYTES = 64 << 20
 
 
-def nanmedian_first_axis(values: np.ndarray) -> np.ndarray:
+def nanmedian_first_axis(values: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
     """Return the median over axis 0 ignoring NaN, equal to ``np.nanmedian(values, axis=0)``.
 
-    All-NaN positions give NaN (without numpy's warning). Integer input gives float64, as numpy does.
+    ``values`` may also be a list of arrays that together make the first axis (the blocks of a dask array
+    along time): they are read slab by slab, never concatenated. All-NaN positions give NaN (without
+    numpy's warning). Integer input gives float64, as numpy does.
     """
-    values = np.asarray(values)
-    if values.dtype.kind != "f":
-        values = values.astype(np.float64)
-    if values.ndim == 1:
-        return nanmedian_first_axis(values[:, np.newaxis])[0]
-    if values.shape[0] == 0:
-        return np.full(values.shape[1:], np.nan, dtype=values.dtype)
-    out = np.empty(values.shape[1:], dtype=values.dtype)
-    last = values.shape[0] - 1
-    for r0 in range(0, values.shape[1], SLAB_ROWS):
-        part = np.sort(values[:, r0 : r0 + SLAB_ROWS], axis=0)  # NaN sort last
+    parts = [np.asarray(p) for p in values] if isinstance(values, (list, tuple)) else [np.asarray(values)]
+    dtype = np.result_type(*parts)
+    if dtype.kind != "f":
+        dtype = np.dtype(np.float64)
+    if parts[0].ndim == 1:
+        return nanmedian_first_axis([p[:, np.newaxis] for p in parts])[0]
+    count = sum(p.shape[0] for p in parts)
+    if count == 0:
+        return np.full(parts[0].shape[1:], np.nan, dtype=dtype)
+    out = np.empty(parts[0].shape[1:], dtype=dtype)
+    last = count - 1
+    for r0 in range(0, out.shape[0], SLAB_ROWS):
+        part = np.concatenate([p[:, r0 : r0 + SLAB_ROWS] for p in parts], axis=0, dtype=dtype)
+        part.sort(axis=0)  # NaN sort last
         valid = np.count_nonzero(~np.isnan(part), axis=0)
         lo = np.take_along_axis(part, np.maximum((valid - 1) // 2, 0)[np.newaxis], 0)
         hi = np.take_along_axis(part, np.minimum(valid // 2, last)[np.newaxis], 0)
@@ -56,7 +60,9 @@ def nanmedian_first_axis(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def _median_along(values: np.ndarray, axis: int) -> np.ndarray:
+def _median_along(values: np.ndarray | list[np.ndarray], axis: int) -> np.ndarray:
+    if isinstance(values, list):  # dask blocks along the reduced axis
+        return nanmedian_first_axis([np.moveaxis(v, axis, 0) for v in values])
     return nanmedian_first_axis(np.moveaxis(values, axis, 0))
 
 
@@ -87,9 +93,15 @@ def nanmedian(array: xr.DataArray, dim: str = "time") -> xr.DataArray:
     data: Any = array.data
     out_dtype = data.dtype if data.dtype.kind == "f" else np.dtype(np.float64)
     if hasattr(data, "dask"):
-        chunks = {i: (-1 if i == axis else "auto") for i in range(data.ndim)}
-        data = data.rechunk(chunks, block_size_limit=BLOCK_BYTES)
-        reduced = data.map_blocks(_median_along, axis, drop_axis=axis, dtype=out_dtype)
+        import dask.array as da
+
+        # each task receives the blocks along ``dim`` as a list: no re-chunked copy of the stack
+        index = tuple(range(data.ndim))
+        kept = tuple(i for i in index if i != axis)
+        reduced = da.blockwise(
+            _median_along, kept, data, index, axis=axis, concatenate=False, dtype=out_dtype,
+            meta=np.empty((0,) * len(kept), dtype=out_dtype),
+        )
     else:
         reduced = _median_along(data, axis)
     template = array.isel({dim: 0}, drop=True)

@@ -81,6 +81,7 @@ def lazy_variable(plan: BandPlan, grid: Grid, rows: int, cols: int, decode: bool
                     fill=enc.fill,
                     decode=decode and not enc.is_bit_field,
                     resampling=resampling,
+                    rows_below=y1 < grid.height,
                 )
                 key = (name, t, i, j) if stacked else (name, i, j)
                 graph[key] = (_expand, task) if stacked else (read_chunk, task)

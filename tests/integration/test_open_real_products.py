@@ -14,8 +14,10 @@ import warnings
 
 import geopandas as gpd
 import numpy as np
+import dask
 import pytest
 import rasterio
+import xarray as xr
 import shapely
 from real_products import (
     ETM_K_B6,
@@ -29,7 +31,7 @@ from real_products import (
     write_product,
 )
 
-from lsru_geo._open import open_scene, open_stack
+from lsru_geo._open import _access, open_scene, open_stack
 from lsru_geo.exceptions import InvalidInputError, LsruWarning, SeparateAreasError
 
 L2 = "LC08_L2SP_190029_20230618_20230702_02_T1"
@@ -251,3 +253,56 @@ def test_a_raster_outside_the_scene_its_mtl_states_warns_and_uses_the_raster(tmp
         warnings.simplefilter("error", LsruWarning)
         (tmp_path / "crop").mkdir()
         open_scene(write_product(tmp_path / "crop", L2, packing="tgz"), bands="red")  # a crop inside it: silent
+
+
+def _tile_straddling_stack(root, packing, shifts=(0, 5, 11)):
+    """Three products whose 16-row tiles sit at different row offsets (``shifts``) of the stack's grid."""
+    pids = [f"LC08_L2SP_033032_2023{m:02d}01_20230710_02_T1" for m in (3, 4, 5)]
+    return [
+        write_product(root / packing, pid, packing=packing, size=(150, 70), ul=(300000.0, 5000000.0 - 30 * shift),
+                      seed=n)
+        for n, (pid, shift) in enumerate(zip(pids, shifts, strict=True))
+    ]
+
+
+def test_a_stack_from_tar_gz_reads_each_stored_tile_once_and_equals_the_folders(tmp_path):
+    from lsru_geo import _gzindex
+    from lsru_geo._open import _chunks
+
+    folders = _tile_straddling_stack(tmp_path, "folder")
+    tarballs = _tile_straddling_stack(tmp_path, "tgz")
+    for tgz in tarballs:
+        _gzindex.ensure_index(tgz)
+    chunks = {"y": 40}  # every chunk boundary falls inside a 16-row tile row of some product
+    expected = open_stack(folders, bands=["red", "qa_pixel"], chunks=chunks).compute()
+
+    def returned_by(compute):
+        _gzindex.clear_caches()
+        _chunks.clear_edges()
+        before, reads = _gzindex.bytes_returned(), _chunks.pixel_reads()
+        with dask.config.set(scheduler="sync"):
+            values = compute()
+        return _gzindex.bytes_returned() - before, values, _chunks.pixel_reads() - reads
+
+    stack = open_stack(tarballs, bands=["red", "qa_pixel"], chunks=chunks)
+    shared, got, reads = returned_by(stack.compute)
+    xr.testing.assert_identical(got, expected)
+    assert _chunks._edges.size == 0  # every kept edge was taken by its neighbour
+    budget = _chunks._edges.budget
+    try:
+        _chunks._edges.budget = 0  # nothing kept: each straddled tile row is read by both chunks
+        unshared, again, _ = returned_by(stack.compute)
+    finally:
+        _chunks._edges.budget = budget
+    xr.testing.assert_identical(again, expected)
+    whole, _, whole_reads = returned_by(open_stack(tarballs, bands=["red", "qa_pixel"], chunks={"y": -1}).compute)
+    assert reads == 26 and whole_reads == 6  # 161 rows: products meet 4, 4 and 5 chunks of 40 rows, 2 bands
+    # what a task reads besides its tiles (TIFF header, tile offsets), from the same products on one grid
+    # read in chunks of whole tile rows (nothing straddled)
+    same_grid = _tile_straddling_stack(tmp_path / "aligned", "tgz", shifts=(0, 0, 0))
+    one, _, one_reads = returned_by(open_stack(same_grid, bands=["red", "qa_pixel"], chunks={"y": -1}).compute)
+    many, _, many_reads = returned_by(open_stack(same_grid, bands=["red", "qa_pixel"], chunks={"y": 32}).compute)
+    per_task = (many - one) / (many_reads - one_reads)
+    # every tile once, as one whole read per band does, plus what each further task reads besides tiles
+    assert shared == pytest.approx(whole + (reads - whole_reads) * per_task, rel=0.01), (shared, whole, per_task)
+    assert unshared > shared + 5 * 16 * 70 * 2  # without kept edges, straddled tile rows are read twice
