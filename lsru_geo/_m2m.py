@@ -443,6 +443,7 @@ class Usgs:
             )
             or {}
         )
+        ids = wire.requested_download_ids(answer)  # ApiError for an answer that is not one
         # DownloadError.failed is keyed by local path: where each file would have been written
         local = {p["entity_id"]: str(Path(path) / (p["folder"] or "") / p["name"]) for p in plan}
         failures = {
@@ -450,7 +451,7 @@ class Usgs:
             for f in answer.get("failed") or []
             if isinstance(f, dict)
         }
-        urls = self._await_downloads(answer, plan, poll, timeout)
+        urls = self._await_downloads(answer, ids, poll, timeout)
         requests_by_folder: dict[Path, list] = {}
         for p in plan:
             if p["entity_id"] in urls:
@@ -494,21 +495,17 @@ class Usgs:
             raise InvalidInputError("no scenes to download")
         return table
 
-    def _await_downloads(self, answer: dict, plan: list[dict], poll: float, timeout: float | None) -> dict[str, str]:
+    def _await_downloads(self, answer: dict, ids: set[int], poll: float, timeout: float | None) -> dict[str, str]:
         """Entity id -> usable URL of every requested file, polling ``download-retrieve`` until all are ready.
 
-        The service stops listing entries once handed over, so what was seen ready is kept.
+        The service stops listing entries once handed over, so what was seen ready is kept. The polls ask for
+        every download of the user, not just this label: duplicates of earlier requests keep their old label.
         """
-        ids = {int(k) for k in (answer.get("newRecords") or {})} | {
-            int(d["downloadId"]) for d in answer.get("duplicateProducts") or []
-        }
-        ready = {d["entityId"]: d["url"] for d in answer.get("availableDownloads") or [] if d.get("url")}
+        ready = wire.ready_urls(answer.get("availableDownloads"), ids, "download-request")
         started = time.monotonic()
         while len(ready) < len(ids):
             state = self.request("download-retrieve", {}) or {}
-            for entry in state.get("available") or []:
-                if int(entry.get("downloadId", -1)) in ids and entry.get("url"):
-                    ready[entry["entityId"]] = entry["url"]
+            ready.update(wire.ready_urls(state.get("available"), ids, "download-retrieve"))
             if len(ready) >= len(ids) or (timeout is not None and time.monotonic() - started > timeout):
                 break
             time.sleep(poll)

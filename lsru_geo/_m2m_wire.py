@@ -590,6 +590,67 @@ def bundle_files_plan(options: list[dict], scenes: pd.DataFrame) -> list[dict]:
     return plan
 
 
+def _download_id(value: Any, where: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        message = f"{where} holds a downloadId that is not a number: {str(value)[:80]!r}"
+        raise ApiError(message, service=SERVICE) from None
+
+
+def requested_download_ids(answer: Any) -> set[int]:
+    """Return the download ids a ``download-request`` answer accepted: its ``newRecords`` and ``duplicateProducts``.
+
+    Raises
+    ------
+    ApiError
+        If the answer is not an object, or an id is not a number.
+    """
+    if not isinstance(answer, dict):
+        raise ApiError(f"download-request answered {str(answer)[:120]!r}, not an object", service=SERVICE)
+    new = answer.get("newRecords") or {}
+    duplicates = answer.get("duplicateProducts") or []
+    if not isinstance(new, dict) or not isinstance(duplicates, list):
+        raise ApiError("download-request answer has malformed newRecords/duplicateProducts", service=SERVICE)
+    ids = {_download_id(k, "download-request newRecords") for k in new}
+    for entry in duplicates:
+        record = entry if isinstance(entry, dict) else {}
+        ids.add(_download_id(record.get("downloadId"), "download-request duplicateProducts"))
+    return ids
+
+
+def ready_urls(entries: Any, ids: set[int], endpoint: str) -> dict[str, str]:
+    """Return entity id -> URL of the ready ``entries`` that belong to ``ids``.
+
+    ``entries`` is ``availableDownloads`` of ``download-request`` or ``available`` of ``download-retrieve``;
+    entries without a URL yet are left out.
+
+    Raises
+    ------
+    ApiError
+        If ``entries`` is not a list, or one of ours lacks its ``entityId`` (its URL could not be told apart).
+    """
+    if entries is None:
+        return {}
+    if not isinstance(entries, list):
+        raise ApiError(f"{endpoint} lists downloads as {type(entries).__name__}, not a list", service=SERVICE)
+    ready = {}
+    for entry in entries:
+        if not isinstance(entry, dict) or not entry.get("url"):
+            continue
+        if _download_id(entry.get("downloadId", -1), endpoint) not in ids:
+            continue
+        entity = entry.get("entityId")
+        if not entity:
+            raise ApiError(
+                f"{endpoint} offers download {entry.get('downloadId')} without its entityId: cannot tell which "
+                "file the URL serves",
+                service=SERVICE,
+            )
+        ready[str(entity)] = str(entry["url"])
+    return ready
+
+
 def _field(record: dict, key: str) -> Any:
     """Return ``record[key]``; an answer without it is the service's fault, raised as :class:`ApiError`."""
     value = record.get(key)

@@ -1,11 +1,13 @@
 import json
 import pathlib
+import re
 
 import numpy as np
 import pytest
 import shapely
 
 from lsru_geo import ApiError, AuthenticationError, NotFoundError, RateLimitError, ServerError
+from lsru_geo import _m2m_wire as wire
 from lsru_geo._http import is_retryable
 from lsru_geo._m2m_wire import COLUMNS, decode_scene_page, scene_search_payload, scenes_frame, snake_case, unwrap
 
@@ -202,3 +204,35 @@ def test_irregular_polygons_take_the_general_path():
     assert frame.geometry[0].equals(shapely.Polygon(six)) and frame.geometry[1].equals(shapely.Polygon(five))
     assert frame.geometry[2] is None
     assert frame.satellite.isna().all() and frame.acquired.isna().all()  # not Landsat ids
+
+
+def test_download_request_answers_give_the_accepted_ids_and_ready_urls():
+    answer = {
+        "availableDownloads": [{"downloadId": 7, "entityId": "E1", "url": "https://h/1"},
+                               {"downloadId": 99, "entityId": "OTHER", "url": "https://h/other"}],  # not ours
+        "preparingDownloads": [{"downloadId": 8, "entityId": "E2", "url": None}],
+        "newRecords": {"7": "label", "8": "label"},
+        "duplicateProducts": [{"downloadId": "9"}],
+    }
+    ids = wire.requested_download_ids(answer)
+    assert ids == {7, 8, 9}
+    assert wire.ready_urls(answer["availableDownloads"], ids, "download-request") == {"E1": "https://h/1"}
+    assert wire.ready_urls(None, ids, "download-retrieve") == {}
+
+
+@pytest.mark.parametrize(
+    ("answer", "entries", "fragment"),
+    [
+        ([], None, "not an object"),
+        ({"newRecords": {"abc": "label"}}, None, "'abc'"),
+        ({"newRecords": ["7"]}, None, "malformed newRecords"),
+        ({"duplicateProducts": [{"downloadId": None}]}, None, "not a number"),
+        ({"newRecords": {"7": "l"}}, {"available": "x"}, "not a list"),
+        ({"newRecords": {"7": "l"}}, [{"downloadId": 7, "url": "https://h/1"}], "without its entityId"),
+        ({"newRecords": {"7": "l"}}, [{"downloadId": "seven", "url": "https://h/1", "entityId": "E"}], "'seven'"),
+    ],
+)
+def test_malformed_download_answers_are_api_errors_naming_the_fault(answer, entries, fragment):
+    with pytest.raises(ApiError, match=re.escape(fragment)):
+        ids = wire.requested_download_ids(answer)
+        wire.ready_urls(entries, ids, "download-retrieve")
