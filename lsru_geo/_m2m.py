@@ -505,6 +505,8 @@ class Usgs:
         started = time.monotonic()
         while len(ready) < len(ids):
             state = self.request("download-retrieve", {}) or {}
+            if not isinstance(state, dict):
+                raise ApiError(f"download-retrieve answered {str(state)[:120]!r}, not an object", service="m2m")
             ready.update(wire.ready_urls(state.get("available"), ids, "download-retrieve"))
             if len(ready) >= len(ids) or (timeout is not None and time.monotonic() - started > timeout):
                 break
