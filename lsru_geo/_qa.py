@@ -136,13 +136,11 @@ def cloud_mask(
     """
     level = level_value(confidence_level)
     chosen = {"cloud": cloud, "cloud_shadow": shadow, "cirrus": cirrus, "snow": snow}
-    masked = flag(qa, "fill") if fill else (qa & 0) != 0
-    if dilated:
-        masked = masked | flag(qa, "dilated_cloud")
-    for name, wanted in chosen.items():
-        if not wanted:
-            continue
-        masked = masked | flag(qa, name)
-        if level is not None:
-            masked = masked | (confidence(qa, name) >= max(level, 1))
+    named = {"fill": fill, "dilated_cloud": dilated, **chosen}
+    bits = sum(1 << FLAG_BITS[name] for name, wanted in named.items() if wanted)
+    masked = (qa & bits) != 0  # every chosen single-bit flag in one test: one pass over a stack's QA
+    if level is not None:
+        for name, wanted in chosen.items():
+            if wanted:
+                masked = masked | (confidence(qa, name) >= max(level, 1))
     return masked

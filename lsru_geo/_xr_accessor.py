@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import xarray as xr
 
 from . import _qa
@@ -141,7 +142,9 @@ class LsruAccessor:
     def normalized_difference(self, a: str, b: str, name: str | None = None) -> xr.DataArray:
         """Return ``(a - b) / (a + b)`` of two variables as float32 (NaN where either is NaN)."""
         va, vb = self._value(a), self._value(b)
-        result = ((va - vb) / (va + vb)).astype("float32")
+        result = xr.apply_ufunc(
+            _normalized_difference, va, vb, dask="parallelized", output_dtypes=[np.float32], keep_attrs=False
+        )
         return result.rename(name or f"nd_{a}_{b}")
 
     def ndvi(self) -> xr.DataArray:
@@ -187,3 +190,12 @@ class LsruAccessor:
         if not kept:
             raise InvalidInputError(f"no non-QA variable of this Dataset has a {dim!r} dimension")
         return xr.Dataset({name: _composite.nanmedian(self._ds[name], dim) for name in kept}, attrs=self._ds.attrs)
+
+
+def _normalized_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Return ``(a - b) / (a + b)`` in float32 with one temporary (NaN where either is NaN or both are 0)."""
+    out = np.subtract(a, b, dtype=np.float32)
+    total = np.add(a, b, dtype=np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.divide(out, total, out=out)
+    return out

@@ -109,3 +109,22 @@ def test_accessor_decodes_raw_integers():
     red = 10000 * 2.75e-05 - 0.2
     nir = 20000 * 2.75e-05 - 0.2
     assert ndvi[1] == pytest.approx((nir - red) / (nir + red), rel=1e-5)
+
+
+@pytest.mark.parametrize("level", [None, "medium", "high"])
+def test_cloud_mask_equals_the_or_of_its_flags_for_every_qa_value(level):
+    import itertools
+
+    qa = np.arange(1 << 16, dtype=np.uint16)
+    names = ("cloud", "shadow", "cirrus", "snow", "dilated", "fill")
+    flag_of = {"cloud": "cloud", "shadow": "cloud_shadow", "cirrus": "cirrus", "snow": "snow",
+               "dilated": "dilated_cloud", "fill": "fill"}
+    for choice in itertools.product((False, True), repeat=len(names)):
+        options = dict(zip(names, choice, strict=True))
+        expected = np.zeros(qa.shape, bool)
+        for name, wanted in options.items():
+            if wanted:
+                expected |= _qa.flag(qa, flag_of[name])
+                if level is not None and name in ("cloud", "shadow", "cirrus", "snow"):
+                    expected |= _qa.confidence(qa, flag_of[name]) >= _qa.level_value(level)
+        np.testing.assert_array_equal(_qa.cloud_mask(qa, confidence_level=level, **options), expected, str(options))
