@@ -1,10 +1,11 @@
 """Random access into ``.tar.gz`` products through a persistent index kept beside the archive.
 
-gzip has no random access: reaching a byte means inflating everything before it. ``indexed_gzip`` records
-*seek points* (the inflate state every ``SPACING`` bytes of output, a 32 KiB window each) in one pass, and
-then starts any read at the nearest point. This module keeps those points **on disk**, with the tar member
-table, in one *sidecar* file per archive, so that every process and every dask worker reads a member by
-inflating that member's bytes and nothing before it:
+gzip has no random access: reaching a byte means inflating everything before it. A one-pass build (by
+``indexed_gzip``) records *seek points*, deflate block boundaries every ``SPACING`` bytes of output with the
+32 KiB window a block may refer back to; any read can then start at the nearest point. This module keeps
+those points **on disk**, with the tar member table and the first bytes of every GeoTIFF member, in one
+*sidecar* file per archive, so that every process and every dask worker reads a member by inflating that
+member's bytes and (at most) one seek spacing before them:
 
 * ``<archive>.lsru-index`` beside the archive, or, where that folder cannot be written, a file in the user
   cache folder (``$LSRU_CACHE_DIR``, else ``$XDG_CACHE_HOME/lsru_geo``, ``~/Library/Caches/lsru_geo``,
@@ -13,23 +14,25 @@ inflating that member's bytes and nothing before it:
   one, never half of one, and two processes building at once leave one valid index (the last rename wins,
   both are whole);
 * never trusted blindly: it records the archive's size, modification time and a hash of its first and last
-  64 KiB, and carries a BLAKE2 digest of its own header and of its seek points. A sidecar that is stale,
-  truncated, corrupt or of another format version is ignored and rebuilt.
+  64 KiB; its header carries a BLAKE2 digest, and each window and head a CRC-32 checked when it is read. A
+  sidecar that is stale, truncated, corrupt or of another format version is ignored and rebuilt.
 
-Reads go through seek points exactly: the uncompressed stream is cut into *segments* between consecutive
-points, and a read inflates the whole segments it touches (starting at a point, nothing inflated is thrown
-away). Each process keeps the parts of inflated segments that no read has returned yet (``CACHE_BYTES``),
-so the task reading the next strip of a band finds the part of the segment the two strips share, and small
-blocks apart (``SMALL_BLOCK``), so the
-TIFF header and tag arrays every task reads again cost nothing. Reading a member therefore inflates its
-bytes plus at most one segment at each end; :func:`bytes_inflated` counts it, for tests and benchmarks.
+**Reading** goes through *streams*: ``zlib_ng`` raw inflaters resumed at a seek point (:mod:`._deflate`
+explains how, without zlib's ``inflatePrime``; zlib-ng inflates our products ~1.5x faster than zlib). A
+read of ``[start, end)`` takes, from this process's pool, the stream of that archive that stopped closest
+before ``start`` (if continuing it costs no more than starting at the point before ``start``), inflates
+forward and goes back to the pool positioned at ``end``. GDAL reads a band's tiles in file order, so the
+chunk tasks of a band, whichever thread runs them, continue one another: each byte is inflated once, plus
+at most one seek spacing where a band is first entered. TIFF headers, which every chunk task reads again,
+come from the heads kept in the sidecar without inflating anything; so does opening a stack lazily.
+Nothing is cached but the pool (:data:`POOL_STREAMS` streams of ~100 KB) and the heads.
 
 Use: :func:`ensure_index` once an archive is complete (right after a download is verified); then
 ``indexed_archive(path).members`` lists it and ``indexed_archive(path).open_member(name)`` is the file
 rasterio reads a member through (``rasterio.open(name, opener=lambda _p, mode="rb": archive.open_member(m))``).
-A missing index is built on first use.
+A missing index is built on first use. :func:`bytes_inflated` counts what was inflated.
 
-Layering: pure I/O on local files; imports nothing else from lsru_geo but its exceptions.
+Layering: pure I/O on local files; imports nothing else from lsru_geo but its exceptions and :mod:`._deflate`.
 
 Examples
 --------
@@ -55,6 +58,7 @@ import collections
 import contextlib
 import hashlib
 import io
+import itertools
 import json
 import os
 import struct
@@ -62,43 +66,43 @@ import sys
 import tarfile
 import tempfile
 import threading
-from concurrent.futures import Future
+import weakref
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import _deflate
 from .exceptions import InvalidInputError
 
 PathLike = str | os.PathLike
 
-#: Uncompressed bytes between seek points: a read inflates at most this much it does not return at each end.
-#: Each point keeps a 32 KiB window, so an index costs ~0.8 % of the uncompressed size (~16 MB for a full
-#: 2 GB ESPA ``l1`` product).
-SPACING = 4 << 20
-#: Inflated bytes one process keeps, across archives: of each segment inflated, the parts no read has
-#: returned yet (least recently used first out). The task reading the next strip of a band, before or after
-#: this one (dask orders tasks as it likes), finds there the part of the segment the two strips share
-#: instead of inflating the segment again from its seek point. A 20-scene stack of 3 bands keeps ~60 such
-#: parts of up to 4 MiB.
-CACHE_BYTES = 256 << 20
-#: Of what reads returned, the most recent bytes kept too (GDAL reads some ranges more than once).
-RECENT_BYTES = 256 << 20
-#: Reads up to ``SMALL_READ`` bytes (TIFF headers and tag arrays, which every chunk task reads again, at both
-#: ends of a band) are served from blocks of ``SMALL_BLOCK`` bytes kept apart (``CACHED_BLOCKS`` per process),
-#: so they survive the turnover of the big segments.
-SMALL_READ = 16 << 10
-SMALL_BLOCK = 64 << 10
-CACHED_BLOCKS = 256
-#: Open ``indexed_gzip`` readers kept idle per process (each holds its archive's seek points in memory).
-IDLE_READERS = 8
+#: Uncompressed bytes between seek points: a read that starts a stream inflates at most this much before the
+#: bytes it returns. Each point keeps a 32 KiB window (compressed in the sidecar), so an index costs ~0.3 % of
+#: the uncompressed size.
+SPACING = 1 << 20
+#: First and last bytes of every GeoTIFF member kept in the sidecar: what GDAL reads to open one and to find
+#: its tiles, which every chunk task does again (TIFF header at the start; GDAL writes the IFD and the tile
+#: offset arrays of a band written after its creation at the end: ~3 KB for a tiled 7,600 px band), with a
+#: wide margin; the same first bytes of metadata members (an MTL is 10-15 KB), which every open reads.
+EDGE_KEPT = 64 << 10
+#: Member names (lower case) whose first and last bytes are kept.
+TAIL_SUFFIXES = (".tif", ".tiff")
+HEAD_SUFFIXES = (*TAIL_SUFFIXES, ".txt", ".xml")
+#: Idle streams one process keeps across archives (least recently used first out). A 20-scene stack of 3
+#: bands reads ~60 band members side by side, each from two places (GDAL writes the partial tiles of a band's
+#: right edge after the others): 120 streams; a stream holds ~50 KB (zlib state, window, pending input).
+POOL_STREAMS = 256
+#: Compressed bytes a stream reads from the archive at a time.
+INPUT_BYTES = 64 << 10
 #: Bytes hashed at each end of the archive to recognise it (with its size and modification time).
 EDGE_BYTES = 64 << 10
 #: Name appended to the archive's for the sidecar beside it.
 SIDECAR_SUFFIX = ".lsru-index"
 
 _MAGIC = b"LSRUGZIX"
-_VERSION = 1
-_PREFIX = struct.Struct("<8sIQQ32s32s")  # magic, version, header length, points length, two digests
+_VERSION = 2
+_PREFIX = struct.Struct("<8sIQQ32s")  # magic, version, header length, data length, header digest
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -114,7 +118,8 @@ _count_lock = threading.Lock()
 def bytes_inflated() -> int:
     """Return the uncompressed bytes this process has inflated from ``.tar.gz`` archives so far.
 
-    Counts index builds (the whole stream) and segment reads (whole segments, from a seek point).
+    Counts index builds (the whole stream) and what streams inflate (including the bytes skipped between a
+    seek point and a read).
     """
     return _inflated
 
@@ -122,7 +127,7 @@ def bytes_inflated() -> int:
 def bytes_returned() -> int:
     """Return the bytes this process's member files have returned to their readers (GDAL) so far.
 
-    Against :func:`bytes_inflated`: GDAL reads some bytes more than once (adjacent chunks share tile rows).
+    Against :func:`bytes_inflated`: what was inflated for them (more when reads skip forward).
     """
     return _returned
 
@@ -175,8 +180,20 @@ def fingerprint(archive: PathLike) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class Point:
+    """One seek point: uncompressed and compressed offsets, leading bits, where its window lies in the sidecar."""
+
+    uncmp: int
+    cmp: int
+    bits: int
+    window_at: int  # offset in the sidecar's data section (-1: no window, the start of a gzip member)
+    window_len: int
+    window_crc: int
+
+
+@dataclass(frozen=True)
 class TarIndex:
-    """What a sidecar holds: the member table and the seek points of one archive.
+    """What a sidecar holds: the member table, the seek points and the GeoTIFF heads of one archive.
 
     Attributes
     ----------
@@ -187,65 +204,80 @@ class TarIndex:
         archive order.
     uncompressed_size : int
         Length of the whole tar.
-    points : tuple of int
-        Uncompressed offsets of the seek points, sorted (segment boundaries).
+    points : tuple of Point
+        Sorted by uncompressed offset.
+    heads, tails : dict
+        Member name -> ``(offset in the data section, compressed length, length, crc)`` of its first (last)
+        bytes.
     """
 
     archive: dict[str, Any]
     members: dict[str, tuple[int, int]]
     uncompressed_size: int
-    points: tuple[int, ...]
+    points: tuple[Point, ...]
+    heads: dict[str, tuple[int, int, int, int]]
+    tails: dict[str, tuple[int, int, int, int]]
 
 
 def _digest(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=32).digest()
 
 
-def _encode(index: TarIndex, blob: bytes) -> bytes:
+def _encode(index: TarIndex, data: bytes) -> bytes:
     header = json.dumps(
         {
             "archive": index.archive,
             "members": [[name, *where] for name, where in index.members.items()],
             "uncompressed_size": index.uncompressed_size,
-            "points": list(index.points),
+            "points": [[p.uncmp, p.cmp, p.bits, p.window_at, p.window_len, p.window_crc] for p in index.points],
+            "heads": [[name, *where] for name, where in index.heads.items()],
+            "tails": [[name, *where] for name, where in index.tails.items()],
             "spacing": SPACING,
         },
         separators=(",", ":"),
     ).encode()
-    prefix = _PREFIX.pack(_MAGIC, _VERSION, len(header), len(blob), _digest(header), _digest(blob))
-    return prefix + header + blob
+    return _PREFIX.pack(_MAGIC, _VERSION, len(header), len(data), _digest(header)) + header + data
 
 
-def _read_header(sidecar: Path) -> tuple[TarIndex, int, int, bytes] | None:
-    """Return ``(index, blob offset, blob length, blob digest)`` of a well-formed sidecar, else None."""
+def _read_header(sidecar: Path) -> tuple[TarIndex, int] | None:
+    """Return ``(index, offset of the data section)`` of a well-formed sidecar of this version, else None."""
     try:
         with open(sidecar, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             prefix = fh.read(_PREFIX.size)
             if len(prefix) < _PREFIX.size:
                 return None
-            magic, version, header_len, blob_len, header_digest, blob_digest = _PREFIX.unpack(prefix)
-            if magic != _MAGIC or version != _VERSION or size != _PREFIX.size + header_len + blob_len:
+            magic, version, header_len, data_len, header_digest = _PREFIX.unpack(prefix)
+            if magic != _MAGIC or version != _VERSION or size != _PREFIX.size + header_len + data_len:
                 return None  # another format, or truncated
             header = fh.read(header_len)
         if _digest(header) != header_digest:
             return None
-        data = json.loads(header)
-        members = {str(name): (int(offset), int(length)) for name, offset, length in data["members"]}
-        index = TarIndex(data["archive"], members, int(data["uncompressed_size"]), tuple(map(int, data["points"])))
+        found = json.loads(header)
+        members = {str(name): (int(offset), int(length)) for name, offset, length in found["members"]}
+        points = tuple(Point(*map(int, p)) for p in found["points"])
+        heads = {str(name): tuple(map(int, rest)) for name, *rest in found["heads"]}
+        tails = {str(name): tuple(map(int, rest)) for name, *rest in found["tails"]}
+        if not points or any(b.uncmp <= a.uncmp for a, b in itertools.pairwise(points)):
+            return None
+        index = TarIndex(found["archive"], members, int(found["uncompressed_size"]), points, heads, tails)
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return index, _PREFIX.size + header_len, blob_len, blob_digest
+    return index, _PREFIX.size + header_len
 
 
-def _read_blob(sidecar: Path, offset: int, length: int, digest: bytes) -> bytes | None:
+def _read_item(sidecar: Path, at: int, length: int, crc: int, raw_length: int | None = None) -> bytes | None:
+    """Return one compressed item (a window, a head) of a sidecar's data section, inflated; None if damaged."""
     try:
         with open(sidecar, "rb") as fh:
-            fh.seek(offset)
-            blob = fh.read(length)
-    except OSError:
+            fh.seek(at)
+            packed = fh.read(length)
+        data = zlib.decompress(packed)
+    except (OSError, zlib.error):
         return None
-    return blob if len(blob) == length and _digest(blob) == digest else None
+    if zlib.crc32(data) != crc or (raw_length is not None and len(data) != raw_length):
+        return None
+    return data
 
 
 def _write_atomically(target: Path, data: bytes) -> None:
@@ -265,31 +297,26 @@ def _write_atomically(target: Path, data: bytes) -> None:
         raise
 
 
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Building
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _new_reader(archive: PathLike, blob: bytes | None = None) -> Any:
-    import indexed_gzip
-
-    reader = indexed_gzip.IndexedGzipFile(str(archive), spacing=SPACING, buffer_size=1 << 16)
-    if blob is not None:
-        reader.import_index(fileobj=io.BytesIO(blob))
-    return reader
-
-
 def build_index(archive: PathLike) -> tuple[TarIndex, bytes]:
-    """Inflate an archive once: return its :class:`TarIndex` and the seek points as ``indexed_gzip`` exports them.
+    """Inflate an archive once: return its :class:`TarIndex` and the sidecar's data section (windows, heads).
 
     Raises
     ------
     InvalidInputError
         If the file is not a gzip stream, is corrupt (CRC or length check) or does not hold a tar.
     """
+    import indexed_gzip
+
     print_name = Path(archive).name
     before = fingerprint(archive)
-    reader = _new_reader(archive)
+    reader = indexed_gzip.IndexedGzipFile(str(archive), spacing=SPACING, buffer_size=1 << 16)
     try:
         try:
             reader.build_full_index()
@@ -297,25 +324,59 @@ def build_index(archive: PathLike) -> tuple[TarIndex, bytes]:
             raise InvalidInputError(f"{print_name} is not a readable gzip file: {exc}") from exc
         total = reader.seek(0, io.SEEK_END)
         _count(total, built=True)
-        points = tuple(sorted({0, *(int(u) for u, _c in reader.seek_points())}))
-        blob = io.BytesIO()
-        reader.export_index(fileobj=blob)
-        # listing the headers reads each segment once: nothing to cache
-        segments = _Segments(str(archive), points, total, lambda: _Lease(reader), cache=False)
-        members = _list_members(segments, print_name)
+        exported = io.BytesIO()
+        reader.export_index(fileobj=exported)
+        data = bytearray()
+        points = []
+        for zp in _deflate.parse_zran_index(exported.getvalue())[2]:
+            if zp.window:
+                packed = zlib.compress(zp.window, 6)
+                points.append(Point(zp.uncmp, zp.cmp, zp.bits, len(data), len(packed), zlib.crc32(zp.window)))
+                data += packed
+            else:
+                points.append(Point(zp.uncmp, zp.cmp, zp.bits, -1, 0, 0))
+        members = _list_members(reader, print_name)
+        heads, tails = {}, {}
+
+        def keep(table: dict, name: str, offset: int, length: int) -> None:
+            reader.seek(offset)
+            kept = reader.read(length)
+            packed = zlib.compress(kept, 6)
+            table[name] = (len(data), len(packed), len(kept), zlib.crc32(kept))
+            data.extend(packed)
+
+        for name, (offset, size) in members.items():
+            lower = name.lower()
+            if lower.endswith(HEAD_SUFFIXES):
+                keep(heads, name, offset, min(size, EDGE_KEPT))
+            if lower.endswith(TAIL_SUFFIXES) and size > EDGE_KEPT:
+                start = max(size - EDGE_KEPT, EDGE_KEPT)
+                keep(tails, name, offset + start, size - start)
     finally:
         reader.close()
     if fingerprint(archive) != before:
         raise InvalidInputError(f"{print_name} changed while it was being indexed")
-    return TarIndex(before, members, total, points), blob.getvalue()
+    if not points or points[0].uncmp != 0:
+        points.insert(0, Point(0, _first_member_start(archive, print_name), 0, -1, 0, 0))
+    return TarIndex(before, members, total, tuple(points), heads, tails), bytes(data)
 
 
-def _list_members(segments: _Segments, print_name: str) -> dict[str, tuple[int, int]]:
-    """Read the tar headers through the seek points (tarfile handles GNU long names and pax headers)."""
-    stream = _Window(segments, 0, segments.total)
-    members: dict[str, tuple[int, int]] = {}
+def _first_member_start(archive: PathLike, print_name: str) -> int:
+    """Compressed offset of the deflate data of the first gzip member (after its header)."""
+    with open(archive, "rb") as fh:
+        head = fh.read(64 << 10)
     try:
-        with tarfile.open(fileobj=stream, mode="r:") as tar:
+        return _deflate.gzip_header_length(head)
+    except ValueError as exc:
+        raise InvalidInputError(f"{print_name}: {exc}") from None
+
+
+def _list_members(reader: Any, print_name: str) -> dict[str, tuple[int, int]]:
+    """Read the tar headers through the reader (tarfile handles GNU long names and pax headers)."""
+    members: dict[str, tuple[int, int]] = {}
+    reader.seek(0)
+    try:
+        with tarfile.open(fileobj=reader, mode="r:") as tar:
             for info in tar:
                 if info.isfile():
                     members[info.name] = (info.offset_data, info.size)
@@ -324,7 +385,7 @@ def _list_members(segments: _Segments, print_name: str) -> dict[str, tuple[int, 
     return members
 
 
-def _valid(sidecar: Path, archive_print: dict[str, Any]) -> tuple[TarIndex, int, int, bytes] | None:
+def _valid(sidecar: Path, archive_print: dict[str, Any]) -> tuple[TarIndex, int] | None:
     found = _read_header(sidecar)
     if found is None or found[0].archive != archive_print:
         return None
@@ -344,7 +405,7 @@ def ensure_index(archive: PathLike, *, rebuild: bool = False) -> Path:
     archive : path-like
         A ``.tar.gz`` file.
     rebuild : bool, default False
-        Build anew even if a valid index exists (after its seek points were found corrupt).
+        Build anew even if a valid index exists (after a window or head was found damaged).
 
     Returns
     -------
@@ -354,7 +415,7 @@ def ensure_index(archive: PathLike, *, rebuild: bool = False) -> Path:
     Raises
     ------
     InvalidInputError
-        If ``archive`` does not exist, or cannot be indexed (:class:`InvalidInputError`).
+        If ``archive`` does not exist, or cannot be indexed.
     """
     path = Path(archive)
     if not path.is_file():
@@ -365,260 +426,216 @@ def ensure_index(archive: PathLike, *, rebuild: bool = False) -> Path:
         for sidecar in (beside, cached):
             if _valid(sidecar, current) is not None:
                 return sidecar
-    index, blob = build_index(path)
-    data = _encode(index, blob)
+    index, data = build_index(path)
+    encoded = _encode(index, data)
     try:
-        _write_atomically(beside, data)
+        _write_atomically(beside, encoded)
         return beside
     except OSError:  # read-only folder (or a file system without rename): the user's cache folder
-        _write_atomically(cached, data)
+        _write_atomically(cached, encoded)
         return cached
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Reading: segments between seek points, a small per-process cache
+# Reading: streams resumed at seek points, pooled per process
 # ---------------------------------------------------------------------------------------------------------
 
 
-class _Lease:
-    """A reader borrowed from the pool (or the one a build is using), given back on exit."""
+class _Stream:
+    """A raw inflater positioned somewhere in one archive's uncompressed stream (used by one thread at a time)."""
 
-    def __init__(self, reader: Any, pool_key: tuple | None = None) -> None:
-        self.reader, self._key = reader, pool_key
+    def __init__(self, archive: IndexedTarGz, point: Point, window: bytes) -> None:
+        from zlib_ng import zlib_ng
 
-    def __enter__(self) -> Any:
-        return self.reader
+        self.archive, self.key, self.pos = archive, archive.key, point.uncmp
+        prefix = b""
+        if point.bits:
+            prefix = _deflate.resume_prefix(point.bits, archive.pread(point.cmp - 1, 1)[0])
+        self._next = point.cmp  # compressed offset of the next input read
+        self._new = zlib_ng.decompressobj
+        self._inflater = self._new(-15, zdict=window) if window else self._new(-15)
+        self._input = prefix
+        self._gzip_member = False  # the first inflater is raw: its member's trailer is left to us
+        self._ended = False
 
-    def __exit__(self, *exc: Any) -> None:
-        if self._key is not None:
-            _give_back(self._key, self.reader)
+    def close(self) -> None:
+        """Drop the inflater (the archive's file stays with the archive object)."""
+        self._inflater = None
 
+    def _read_input(self, length: int) -> bytes:
+        data = self.archive.pread(self._next, length)
+        self._next += len(data)
+        return data
 
-_idle: collections.OrderedDict[tuple, list[Any]] = collections.OrderedDict()
-_idle_lock = threading.Lock()
+    def _more_input(self) -> bytes:
+        data, self._input = self._input, b""
+        return data or self._read_input(INPUT_BYTES)
 
+    def _next_member(self) -> None:
+        """After the end of a gzip member: go on with the next one (concatenated gzip), or mark the end."""
+        rest = self._inflater.unused_data + self._input
+        self._input = b""
+        if not self._gzip_member:  # the raw inflater leaves its member's trailer (CRC-32, size) to us
+            while len(rest) < 8 and (more := self._read_input(8 - len(rest))):
+                rest += more
+            rest = rest[8:]
+        rest = rest or self._read_input(INPUT_BYTES)
+        if rest.strip(b"\0"):  # another member: a gzip inflater parses its header and checks its trailer
+            self._inflater, self._gzip_member, self._input = self._new(31), True, rest
+        else:  # zero padding, as some tape-era tools write, or nothing: the end
+            self._ended = True
 
-def _give_back(key: tuple, reader: Any) -> None:
-    with _idle_lock:
-        _idle.setdefault(key, []).append(reader)
-        _idle.move_to_end(key)
-        while sum(len(v) for v in _idle.values()) > IDLE_READERS:
-            oldest = next(iter(_idle))
-            _idle[oldest].pop(0).close()
-            if not _idle[oldest]:
-                del _idle[oldest]
+    def _inflate(self, limit: int) -> bytes:
+        """Return the next at most ``limit`` uncompressed bytes (b"" at the end of the data)."""
+        while not self._ended:
+            source = self._inflater.unconsumed_tail or self._more_input()
+            if not source and not self._inflater.eof:
+                raise InvalidInputError(f"{self.archive.path}: the gzip data ends before its end of stream")
+            out = self._inflater.decompress(source, limit) if source else b""
+            if self._inflater.eof:
+                self._next_member()
+            if out:
+                self.pos += len(out)
+                _count(len(out))
+                return out
+        return b""
 
-
-def _take(key: tuple) -> Any | None:
-    with _idle_lock:
-        readers = _idle.get(key)
-        return readers.pop() if readers else None
-
-
-_block_cache: collections.OrderedDict[tuple, bytes] = collections.OrderedDict()
-_in_flight: dict[tuple, Future] = {}
-_segment_lock = threading.Lock()
-
-
-class _Segments:
-    """The uncompressed stream of one archive as segments between seek points, inflated on demand."""
-
-    def __init__(self, key: Any, points: tuple[int, ...], total: int, lease: Any, cache: bool = True) -> None:
-        self.key, self.points, self.total, self._lease, self._cache = key, points, total, lease, cache
-        self._last: tuple[int, bytes] = (-1, b"")  # without the shared cache: the last segment only
-
-    def _bounds(self, i: int) -> tuple[int, int]:
-        end = self.points[i + 1] if i + 1 < len(self.points) else self.total
-        return self.points[i], end
-
-    def _number(self, offset: int) -> int:
-        return bisect.bisect_right(self.points, offset) - 1
-
-    def _fetch(self, first: int, last: int) -> list[bytes]:
-        """Inflate segments ``first..last`` in one read from seek point ``first``."""
-        start, _ = self._bounds(first)
-        _, end = self._bounds(last)
-        buffer = bytearray(end - start)
-        with self._lease() as reader:
-            raw = reader.raw  # unbuffered: one zran read starting exactly at the seek point
-            raw.seek(start)
-            view, got = memoryview(buffer), 0
-            while got < len(buffer):
-                n = raw.readinto(view[got:])
-                if not n:
-                    raise InvalidInputError(f"{self.key}: the stream ended at {start + got}, not {end} as indexed")
-                got += n
-        _count(len(buffer))
-        out = []
-        for i in range(first, last + 1):
-            lo, hi = self._bounds(i)
-            out.append(bytes(buffer[lo - start : hi - start]))
-        return out
-
-    def part(self, i: int, start: int, end: int, consume: bool = True) -> bytes:
-        """Return bytes ``[start, end)`` of segment ``i``: from the cache, else inflated from its seek point.
-
-        What a read returns is dropped from the cache (``consume``) and the rest of the segment kept: chunk
-        tasks read each band strip once, in whatever order dask runs them, and the strips before and after
-        this one need exactly the rest. A concurrent request for a segment being inflated waits for it.
-        """
-        key = (self.key, i)
-        if not self._cache:
-            if self._last[0] != i:
-                self._last = (i, self._fetch(i, i)[0])
-            lo = self.points[i]
-            return self._last[1][start - lo : end - lo]
-        with _segment_lock:
-            found = _cut(key, start, end, consume)
-            if found is not None:
-                return found
-            waiting = _in_flight.get(key)
-            if waiting is None:
-                _in_flight[key] = mine = Future()
-        if waiting is not None:
-            whole = waiting.result()
-        else:
-            try:
-                whole = self._fetch(i, i)[0]
-            except BaseException as exc:
-                with _segment_lock:
-                    del _in_flight[key]
-                mine.set_exception(exc)
-                raise
-            with _segment_lock:
-                _unread.put(key, [(self.points[i], whole)])
-                del _in_flight[key]
-            mine.set_result(whole)
-        if consume:
-            with _segment_lock:
-                _remove(key, start, end)
-        lo = self.points[i]
-        return whole[start - lo : end - lo]
-
-    def read(self, start: int, length: int) -> bytes:
-        """Return ``length`` uncompressed bytes from ``start`` (fewer at the end of the stream)."""
-        end = min(start + length, self.total)
-        if start >= end:
-            return b""
-        if end - start <= SMALL_READ and self._cache:
-            first = start // SMALL_BLOCK
-            blocks = [self._block(n) for n in range(first, (end - 1) // SMALL_BLOCK + 1)]
-            joined = blocks[0] if len(blocks) == 1 else b"".join(blocks)
-            return joined[start - first * SMALL_BLOCK : end - first * SMALL_BLOCK]
-        return self._read_segments(start, end)
-
-    def _block(self, number: int) -> bytes:
-        key = (self.key, "block", number)
-        with _segment_lock:
-            block = _block_cache.get(key)
-            if block is not None:
-                _block_cache.move_to_end(key)
-                return block
-        start = number * SMALL_BLOCK
-        # not consumed: a header block also holds the first pixels, which the strip read wants too
-        block = self._read_segments(start, min(start + SMALL_BLOCK, self.total), consume=False)
-        with _segment_lock:
-            _block_cache[key] = block
-            while len(_block_cache) > CACHED_BLOCKS:
-                _block_cache.popitem(last=False)
-        return block
-
-    def _read_segments(self, start: int, end: int, consume: bool = True) -> bytes:
-        first, last = self._number(start), self._number(end - 1)
-        if first == last:
-            return self.part(first, start, end, consume)
-        parts = [self.part(first, start, self._bounds(first)[1], consume)]
-        if last - first >= 2:  # a long read: the inner segments in one inflate, not cached
-            parts += self._fetch(first + 1, last - 1)
-        parts.append(self.part(last, self.points[last], end, consume))
-        return b"".join(parts)
+    def read(self, length: int) -> bytes:
+        """Return the next ``length`` bytes (fewer only at the end of the data)."""
+        parts, wanted = [], length
+        while wanted > 0:
+            out = self._inflate(wanted)
+            if not out:
+                break
+            parts.append(out)
+            wanted -= len(out)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-class _Pieces:
-    """Cached pieces of segments, least recently used segment first out over a byte budget (lock held)."""
+_idle: dict[tuple, list[_Stream]] = {}  # per archive
+_idle_order: collections.OrderedDict[int, _Stream] = collections.OrderedDict()  # least recently returned first
+_pool_lock = threading.Lock()
+
+
+def _lease(archive: IndexedTarGz, start: int) -> _Stream:
+    """Return the idle stream of ``archive`` that stopped closest before ``start``, or a new one.
+
+    A stream that stopped before the seek point preceding ``start`` would cost more to continue than a new
+    one started at that point.
+    """
+    point = archive.point_before(start)
+    with _pool_lock:
+        usable = [s for s in _idle.get(archive.key, ()) if point.uncmp <= s.pos <= start]
+        if usable:
+            best = max(usable, key=lambda s: s.pos)
+            _idle[archive.key].remove(best)
+            del _idle_order[id(best)]
+            return best
+    return archive.new_stream(point)
+
+
+def _give_back(stream: _Stream) -> None:
+    """Return a stream to the pool; the least recently returned streams go first past :data:`POOL_STREAMS`."""
+    with _pool_lock:
+        mine = _idle.setdefault(stream.key, [])
+        if any(other.pos == stream.pos for other in mine):
+            return  # a twin already waits there
+        mine.append(stream)
+        _idle_order[id(stream)] = stream
+        while len(_idle_order) > POOL_STREAMS:
+            _, oldest = _idle_order.popitem(last=False)
+            _idle[oldest.key].remove(oldest)
+            if not _idle[oldest.key]:
+                del _idle[oldest.key]
+
+
+class _Skipped:
+    """Bytes streams inflated only to reach a read (from a seek point to the read), by archive and start.
+
+    When dask runs a band's chunk tasks from the last strip to the first, each task starts a stream at the
+    seek point before its strip and inflates, to get there, the end of the strip the next task reads; that task
+    takes them from here instead of inflating them again. Least recently stored first out over
+    :data:`SKIPPED_BYTES`.
+    """
 
     def __init__(self, budget: int) -> None:
         self.budget, self.size = budget, 0
-        self.by_segment: collections.OrderedDict[tuple, list[tuple[int, bytes]]] = collections.OrderedDict()
+        self._pieces: collections.OrderedDict[tuple, bytes] = collections.OrderedDict()
+        self._starts: dict[tuple, list[int]] = {}  # per archive, sorted
+        self._lock = threading.Lock()
 
-    def find(self, key: tuple, start: int, end: int) -> bytes | None:
-        """Return ``[start, end)`` if one cached piece of the segment holds it all."""
-        for lo, data in self.by_segment.get(key, ()):
-            if lo <= start and end <= lo + len(data):
-                self.by_segment.move_to_end(key)
-                return data[start - lo : end - lo]
+    def put(self, key: tuple, start: int, data: bytes) -> None:
+        if not data or len(data) > self.budget:
+            return
+        with self._lock:
+            if (key, start) in self._pieces:
+                return
+            self._pieces[(key, start)] = data
+            bisect.insort(self._starts.setdefault(key, []), start)
+            self.size += len(data)
+            while self.size > self.budget:
+                (old_key, old_start), old = self._pieces.popitem(last=False)
+                self._starts[old_key].remove(old_start)
+                self.size -= len(old)
+
+    def find(self, key: tuple, offset: int) -> tuple[int, bytes] | None:
+        """Return ``(start, bytes)`` of a piece holding ``offset``, or None."""
+        with self._lock:
+            starts = self._starts.get(key, [])
+            i = bisect.bisect_right(starts, offset) - 1
+            if i >= 0:
+                data = self._pieces[(key, starts[i])]
+                if offset < starts[i] + len(data):
+                    return starts[i], data
         return None
 
-    def cut(self, key: tuple, start: int, end: int) -> bytes | None:
-        """Drop ``[start, end)`` from the pieces, keeping what lies before and after; return what was cut."""
-        pieces = self.by_segment.get(key)
-        if pieces is None:
-            return None
-        kept, cut = [], None
-        for lo, data in pieces:
-            hi = lo + len(data)
-            if hi <= start or lo >= end:
-                kept.append((lo, data))
-                continue
-            if lo <= start and end <= hi:
-                cut = data[start - lo : end - lo]
-            if lo < start:
-                kept.append((lo, data[: start - lo]))
-            if hi > end:
-                kept.append((end, data[end - lo :]))
-        self.put(key, kept)
-        return cut
-
-    def put(self, key: tuple, pieces: list[tuple[int, bytes]]) -> None:
-        """Store a segment's pieces (none: forget it), then evict over the budget."""
-        old = self.by_segment.pop(key, None)
-        if old is not None:
-            self.size -= sum(len(d) for _, d in old)
-        if pieces:
-            self.by_segment[key] = pieces
-            self.size += sum(len(d) for _, d in pieces)
-        while self.size > self.budget and self.by_segment:
-            self.size -= sum(len(d) for _, d in self.by_segment.popitem(last=False)[1])
-
-    def add(self, key: tuple, lo: int, data: bytes) -> None:
-        """Add one piece to a segment's pieces."""
-        if data:
-            self.put(key, [*self.by_segment.get(key, ()), (lo, data)])
+    def next_start(self, key: tuple, offset: int, end: int) -> int:
+        """Return where the first piece after ``offset`` starts (``end`` if none starts before it)."""
+        with self._lock:
+            starts = self._starts.get(key, [])
+            i = bisect.bisect_right(starts, offset)
+            return min(starts[i], end) if i < len(starts) else end
 
     def clear(self) -> None:
-        self.by_segment.clear()
-        self.size = 0
+        with self._lock:
+            self._pieces.clear()
+            self._starts.clear()
+            self.size = 0
 
 
-def _cut(key: tuple, start: int, end: int, consume: bool) -> bytes | None:
-    """Return ``[start, end)`` of a segment from the cache, moving it to the recently-read tier (lock held)."""
-    found = _unread.find(key, start, end)
-    if found is None:
-        if consume:  # read a second time (by the chunk on the other side of a shared tile row): not again
-            return _recently_read.cut(key, start, end)
-        return _recently_read.find(key, start, end)
-    if consume:
-        _remove(key, start, end)
-    return found
+#: Bytes of :class:`_Skipped` pieces one process keeps (a 20-scene stack of 3 bands skips ~1 MiB per strip).
+SKIPPED_BYTES = 96 << 20
+_skipped = _Skipped(SKIPPED_BYTES)
 
 
-def _remove(key: tuple, start: int, end: int) -> None:
-    """Move ``[start, end)`` of a segment from the unread pieces to the recently read ones (lock held)."""
-    cut = _unread.cut(key, start, end)
-    if cut is not None:
-        _recently_read.add(key, start, cut)
+#: Archives whose last inflated read a process keeps: GDAL reads a strip of a striped GeoTIFF more than once.
+LAST_READS = 32
+_last_reads: collections.OrderedDict[tuple, tuple[int, bytes]] = collections.OrderedDict()
 
 
-_unread = _Pieces(CACHE_BYTES)
-_recently_read = _Pieces(RECENT_BYTES)
+def _last_read(key: tuple, offset: int) -> tuple[int, bytes] | None:
+    with _pool_lock:
+        found = _last_reads.get(key)
+    if found is not None and found[0] <= offset < found[0] + len(found[1]):
+        return found
+    return None
+
+
+def _keep_last_read(key: tuple, start: int, data: bytes) -> None:
+    with _pool_lock:
+        _last_reads[key] = (start, data)
+        _last_reads.move_to_end(key)
+        while len(_last_reads) > LAST_READS:
+            _last_reads.popitem(last=False)
 
 
 class _Window(io.RawIOBase):
-    """A read-only, seekable file over ``[offset, offset + size)`` of an archive's uncompressed stream."""
+    """A read-only, seekable file over one member of an archive's uncompressed stream."""
 
-    def __init__(self, segments: _Segments, offset: int, size: int) -> None:
+    def __init__(self, archive: IndexedTarGz, offset: int, size: int, head: bytes, tail: bytes) -> None:
         super().__init__()
-        self._segments, self._offset, self._size, self._pos = segments, offset, size, 0
+        self._archive, self._offset, self._size, self._pos = archive, offset, size, 0
+        self._head, self._tail, self._tail_at = head, tail, size - len(tail)
 
     def readable(self) -> bool:
         return True
@@ -637,10 +654,22 @@ class _Window(io.RawIOBase):
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
             size = self._size - self._pos
-        size = max(0, min(size, self._size - self._pos))
-        if not size:
+        start, end = self._pos, min(self._pos + max(size, 0), self._size)
+        if start >= end:
             return b""
-        data = self._segments.read(self._offset + self._pos, size)
+        parts = []
+        if start < len(self._head):  # the member's first bytes, kept in the sidecar: nothing inflated
+            parts.append(self._head[start:end])
+            start += len(parts[-1])
+        middle_end = min(end, self._tail_at) if self._tail else end
+        if start < middle_end:
+            parts.append(self._archive.read(self._offset + start, middle_end - start))
+            if len(parts[-1]) < middle_end - start:
+                raise InvalidInputError(f"{self._archive.path} ends inside a member its index lists")
+            start += len(parts[-1])
+        if start < end:  # the last bytes, kept too (GDAL's IFD and tile offsets)
+            parts.append(self._tail[start - self._tail_at : end - self._tail_at])
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
         self._pos += len(data)
         _count(0, returned=len(data))
         return data
@@ -664,7 +693,7 @@ class IndexedTarGz:
 
     Prefer :func:`indexed_archive`, which shares one object per archive and process. Picklable: it
     pickles as its path and unpickles through :func:`indexed_archive`, reusing the sidecar (a dask worker
-    never inflates an archive from its start) and the receiving process's cached segments.
+    never inflates an archive from its start) and the receiving process's streams.
 
     Parameters
     ----------
@@ -682,6 +711,8 @@ class IndexedTarGz:
     def __init__(self, path: PathLike) -> None:
         self.path = os.path.abspath(path)
         self._lock = threading.Lock()
+        self._kept: dict[str, tuple[bytes, bytes]] = {}
+        self._fd: int | None = None
         self._load()
 
     def _load(self, rebuild: bool = False) -> None:
@@ -692,12 +723,13 @@ class IndexedTarGz:
             found = _read_header(sidecar)
             if found is None:
                 raise InvalidInputError(f"cannot write a readable index for {self.path} at {sidecar}")
-        self._index, self._blob_at, self._blob_len, self._blob_digest = found
+        self._index, self._data_at = found
         self._sidecar = sidecar
-        # cached segments and idle readers are shared by every object of the same archive content
-        self._key = (self.path, self._index.archive["size"], self._index.archive["mtime_ns"],
-                     self._index.archive["edges"])
-        self._segments = _Segments(self._key, self._index.points, self._index.uncompressed_size, self._lease)
+        self._uncmp = [p.uncmp for p in self._index.points]
+        self._kept = {}
+        # pooled streams are shared by every object of the same archive content
+        self.key = (self.path, self._index.archive["size"], self._index.archive["mtime_ns"],
+                    self._index.archive["edges"])
 
     def __reduce__(self) -> tuple:
         return (indexed_archive, (self.path,))
@@ -715,33 +747,107 @@ class IndexedTarGz:
         """The index file in use."""
         return self._sidecar
 
-    def _new_reader(self) -> Any:
-        """Return an ``indexed_gzip`` reader loaded with the sidecar's seek points.
-
-        The points are read and checked each time rather than kept in memory between readers.
-        """
+    def _damaged(self, what: str) -> None:
+        """Rebuild the index once after a window or head failed its check; then give up."""
         with self._lock:
-            for attempt in range(2):
-                blob = _read_blob(self._sidecar, self._blob_at, self._blob_len, self._blob_digest)
-                if blob is not None:
-                    try:
-                        return _new_reader(self.path, blob)
-                    except Exception as exc:  # points another indexed_gzip version wrote and this one refuses
-                        failure: Exception = exc
-                else:  # corrupt, truncated or replaced since the header was read
-                    failure = InvalidInputError("its seek points do not match their digest")
-                if attempt == 0:
-                    self._load(rebuild=True)
-        raise InvalidInputError(f"the index {self._sidecar} of {self.path} cannot be used: {failure}") from failure
+            if getattr(self, "_rebuilt", False):
+                raise InvalidInputError(f"the index {self._sidecar} of {self.path} cannot be used: {what}")
+            self._rebuilt = True
+            self._load(rebuild=True)
 
-    def _lease(self) -> _Lease:
-        reader = _take(self._key)
-        return _Lease(reader if reader is not None else self._new_reader(), self._key)
+    def pread(self, offset: int, length: int) -> bytes:
+        """Return up to ``length`` bytes of the archive file from ``offset`` (one descriptor per archive object)."""
+        with self._lock:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+                weakref.finalize(self, os.close, self._fd)
+            if not hasattr(os, "pread"):  # Windows: no positional read, so seek and read under the lock
+                os.lseek(self._fd, offset, os.SEEK_SET)
+                return os.read(self._fd, length)
+        return os.pread(self._fd, length, offset)
+
+    def point_before(self, offset: int) -> Point:
+        """Return the last seek point at or before an uncompressed offset."""
+        return self._index.points[max(bisect.bisect_right(self._uncmp, offset) - 1, 0)]
+
+    def new_stream(self, point: Point) -> _Stream:
+        """Return a stream resumed at ``point`` (its window read from the sidecar and checked)."""
+        for _attempt in range(2):
+            window = b""
+            if point.window_at >= 0:
+                window = _read_item(self._sidecar, self._data_at + point.window_at, point.window_len,
+                                    point.window_crc)
+                if window is None:
+                    self._damaged("a seek point's window does not match its checksum")
+                    point = self.point_before(point.uncmp)
+                    continue
+            return _Stream(self, point, window)
+        raise InvalidInputError(f"the index {self._sidecar} of {self.path} cannot be used")  # pragma: no cover
+
+    def read(self, start: int, length: int) -> bytes:
+        """Return ``length`` bytes of the uncompressed stream from ``start`` (fewer at its end)."""
+        parts, end = [], start + length
+        while start < end:
+            piece = _skipped.find(self.key, start) or _last_read(self.key, start)
+            if piece is not None:  # inflated already (skipped by a stream, or just read): take them from there
+                part = piece[1][start - piece[0] : end - piece[0]]
+            else:
+                part = self._inflate(start, min(end, _skipped.next_start(self.key, start, end)))
+                if not part:
+                    break
+                _keep_last_read(self.key, start, part)
+            parts.append(part)
+            start += len(part)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _inflate(self, start: int, end: int) -> bytes:
+        """Return bytes ``[start, end)`` from a pooled stream (rebuilding the index once if a stream fails)."""
+        for attempt in range(2):
+            stream = _lease(self, start)
+            try:
+                if stream.pos < start:
+                    skipped_from = stream.pos
+                    gap = stream.read(start - stream.pos)
+                    if len(gap) < start - skipped_from:
+                        raise InvalidInputError(f"the stream ended at {skipped_from + len(gap)}")
+                    # chunk tasks that dask runs from the last strip to the first need these bytes next
+                    _skipped.put(self.key, skipped_from, gap)
+                data = stream.read(end - start)
+            except (InvalidInputError, zlib.error, OSError) as exc:
+                stream.close()
+                if attempt:
+                    raise InvalidInputError(f"{self.path} cannot be read at offset {start}: {exc}") from exc
+                self._damaged(f"reading at {start} failed ({exc})")
+                continue
+            _give_back(stream)
+            return data
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def kept(self, name: str) -> tuple[bytes, bytes]:
+        """Return the first and last bytes of a member kept in the sidecar (b"" where none are kept)."""
+        found = self._kept.get(name)
+        if found is not None:
+            return found
+        parts = []
+        for table in (self._index.heads, self._index.tails):
+            where = table.get(name)
+            if where is None:
+                parts.append(b"")
+                continue
+            at, length, raw_length, crc = where
+            data = _read_item(self._sidecar, self._data_at + at, length, crc, raw_length)
+            if data is None:
+                self._damaged(f"the bytes of {name} kept in the index do not match their checksum")
+                return self.kept(name)
+            parts.append(data)
+        self._kept[name] = found = (parts[0], parts[1])
+        return found
 
     def open_member(self, name: str) -> io.RawIOBase:
         """Return a read-only, seekable binary file over one member (usable as rasterio's ``opener``).
 
-        Holds no handle: the bytes are inflated (or taken from this process's cache) on each read.
+        Holds no handle: the bytes come from those kept in the sidecar or are inflated by a pooled stream on
+        each read.
 
         Raises
         ------
@@ -752,7 +858,7 @@ class IndexedTarGz:
             offset, size = self.members[name]
         except KeyError:
             raise FileNotFoundError(f"{self.path} has no member {name!r}") from None
-        return _Window(self._segments, offset, size)
+        return _Window(self, offset, size, *self.kept(name))
 
     def read_member(self, name: str) -> bytes:
         """Return the whole content of a member."""
@@ -792,18 +898,14 @@ def indexed_archive(path: PathLike) -> IndexedTarGz:
 
 
 def clear_caches() -> None:
-    """Drop this process's cached segments and idle readers (for tests and benchmarks)."""
-    with _segment_lock:
-        _unread.clear()
-        _recently_read.clear()
-        _block_cache.clear()
+    """Drop this process's pooled streams and forget its archives (for tests and benchmarks)."""
+    with _pool_lock:
+        _idle.clear()
+        _idle_order.clear()
+        _last_reads.clear()
+    _skipped.clear()
     with _archives_lock:
         _archives.clear()
-    with _idle_lock:
-        for readers in _idle.values():
-            for reader in readers:
-                reader.close()
-        _idle.clear()
 
 
 __all__ = [

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import pickle
+import struct
 import subprocess
 import sys
 import tarfile
@@ -255,9 +256,13 @@ def test_damaged_sidecar_is_detected_and_rebuilt(archive, damage):
 def test_corrupt_seek_points_are_detected_at_first_read_and_rebuilt(archive):
     path, contents = archive
     sidecar = gzx.ensure_index(path)
+    index, data_at = gzx._read_header(sidecar)
+    point = max((p for p in index.points if p.uncmp <= index.members["target.bin"][0]), key=lambda p: p.uncmp)
+    assert point.window_at >= 0
     data = bytearray(sidecar.read_bytes())
-    data[-1000] ^= 0xFF  # inside the seek points (the header stays valid, so the archive opens fast)
-    sidecar.write_bytes(bytes(data))
+    data[data_at + point.window_at + point.window_len // 2] ^= 0xFF  # the window a read of target.bin starts from
+    sidecar.write_bytes(bytes(data))  # (the header stays valid, so the archive opens fast)
+    gzx.clear_caches()
     builds = gzx.index_builds()
     tgz = gzx.indexed_archive(path)
     assert gzx.index_builds() == builds
@@ -400,19 +405,20 @@ def test_sidecar_is_readable_by_the_archive_s_other_readers(archive):
     assert sidecar.stat().st_mode & 0o044 == 0o044
 
 
-def test_seek_points_the_library_refuses_are_rebuilt(archive):
-    """A sidecar whose digests hold but whose points indexed_gzip will not import (another version's format)."""
+def test_a_sidecar_of_the_previous_format_is_rebuilt(archive):
+    """Sidecars of format 1 (indexed_gzip's own points, before streams) are ignored and rebuilt in format 2."""
     path, contents = archive
     sidecar = gzx.ensure_index(path)
-    index, blob_at, _length, _digest = gzx._read_header(sidecar)
-    data = sidecar.read_bytes()
-    blob = bytearray(data[blob_at:])
-    blob[:5] = b"XXXXX"  # not indexed_gzip's magic
-    sidecar.write_bytes(gzx._encode(index, bytes(blob)))
+    data = bytearray(sidecar.read_bytes())
+    assert struct.unpack_from("<I", data, 8)[0] == 2
+    struct.pack_into("<I", data, 8, 1)
+    sidecar.write_bytes(bytes(data))
+    gzx.clear_caches()
     builds = gzx.index_builds()
     tgz = gzx.indexed_archive(path)
-    assert tgz.read_member("target.bin") == contents["target.bin"]
     assert gzx.index_builds() == builds + 1
+    assert struct.unpack_from("<I", sidecar.read_bytes(), 8)[0] == 2
+    assert tgz.read_member("target.bin") == contents["target.bin"]
 
 
 def test_a_member_claiming_an_absurd_size_allocates_nothing(tmp_path):
