@@ -233,10 +233,15 @@ def test_fifty_scene_stack_reads_no_pixels_until_computed(tmp_path):
     ids = [pid for pid in ids if "_L2SP_" in pid][:50]
     assert len(ids) == 50
     paths = [build_espa_tarball(spec_of(pid), ["sr_ndvi"], tmp_path, size=48) for pid in ids]
-    before = lsru_open.pixel_reads()
+    from lsru_geo import _gzindex
+
+    for path in paths:
+        _gzindex.ensure_index(path)  # as the download workers do
+    before, inflated = lsru_open.pixel_reads(), _gzindex.bytes_inflated()
     ds = open_stack(tmp_path, bands=["ndvi", "qa_pixel"])
     assert ds.sizes["time"] == 50 and len(paths) == 50
     assert lsru_open.pixel_reads() == before  # building the stack read headers only
+    assert _gzindex.bytes_inflated() == inflated  # ...and MTLs, all kept in the indexes: nothing inflated
     with dask.config.set(scheduler="threads"):
         ds.ndvi.isel(time=0).compute()
     assert lsru_open.pixel_reads() > before

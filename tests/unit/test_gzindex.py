@@ -451,3 +451,61 @@ def test_concatenated_gzip_members_read_as_one_stream(tmp_path):
     assert list(archive.members) == list(contents)
     for name, data in contents.items():
         assert archive.read_member(name) == data
+
+
+def test_strips_read_from_the_last_to_the_first_inflate_the_member_about_once(archive):
+    """dask may run a band's chunk tasks in reverse: each new stream's way from its seek point to its strip
+    is the end of the next strip to read, kept for it rather than inflated again."""
+    path, contents = archive
+    tgz = gzx.indexed_archive(path)
+    data = contents["target.bin"]
+    strip = 300_000
+    before = gzx.bytes_inflated()
+    for start in reversed(range(0, len(data), strip)):
+        with tgz.open_member("target.bin") as fh:  # a new file per task, as rasterio's opener gives
+            fh.seek(start)
+            assert fh.read(strip) == data[start : start + strip]
+    assert gzx.bytes_inflated() - before <= len(data) + gzx.SPACING
+    gzx.clear_caches()
+    gzx._skipped.budget, budget = 0, gzx._skipped.budget  # nothing kept: each strip inflates its way again
+    try:
+        before = gzx.bytes_inflated()
+        for start in reversed(range(0, len(data), strip)):
+            with tgz.open_member("target.bin") as fh:
+                fh.seek(start)
+                fh.read(strip)
+        assert gzx.bytes_inflated() - before > len(data) + 3 * gzx.SPACING
+    finally:
+        gzx._skipped.budget = budget
+
+
+def test_the_first_and_last_bytes_of_geotiff_and_metadata_members_come_without_inflating(tmp_path):
+    """What GDAL reads to open a GeoTIFF (header at the start; the IFD and tile offsets at the end when a band is
+    written after its creation) and the MTL every open reads are kept in the sidecar."""
+    tiff = member_bytes(11, 3 * MiB)
+    mtl = b"GROUP = LANDSAT_METADATA_FILE\n" * 400
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for name, data in (("pad.bin", member_bytes(12, 2 * MiB)), ("P_MTL.txt", mtl), ("P_SR_B4.TIF", tiff)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    path = tmp_path / "P.tar.gz"
+    path.write_bytes(gzip.compress(raw.getvalue(), compresslevel=1))
+    gzx.ensure_index(path)
+    gzx.clear_caches()
+    tgz = gzx.indexed_archive(path)
+    before = gzx.bytes_inflated()
+    assert tgz.read_member("P_MTL.txt") == mtl
+    with tgz.open_member("P_SR_B4.TIF") as fh:
+        assert fh.read(16 << 10) == tiff[: 16 << 10]
+        fh.seek(-(40 << 10), io.SEEK_END)
+        assert fh.read() == tiff[-(40 << 10) :]
+        assert gzx.bytes_inflated() == before  # all of it from the sidecar
+        fh.seek(MiB)
+        assert fh.read(100_000) == tiff[MiB : MiB + 100_000]
+    assert 100_000 <= gzx.bytes_inflated() - before <= 100_000 + gzx.SPACING
+    with tgz.open_member("pad.bin") as fh:  # not a raster: nothing kept
+        before = gzx.bytes_inflated()
+        fh.read(100)
+        assert gzx.bytes_inflated() > before
