@@ -143,7 +143,7 @@ class LsruAccessor:
         """Return ``(a - b) / (a + b)`` of two variables as float32 (NaN where either is NaN)."""
         va, vb = self._value(a), self._value(b)
         result = xr.apply_ufunc(
-            _normalized_difference, va, vb, dask="parallelized", output_dtypes=[np.float32], keep_attrs=False
+            _normalized_difference, va, vb, dask="parallelized", output_dtypes=[np.float32], keep_attrs="drop_conflicts"
         )
         return result.rename(name or f"nd_{a}_{b}")
 

@@ -306,6 +306,7 @@ def test_accessor_on_a_real_scene(products):
     assert np.isnan(masked.red.values[bad]).all()
     ndvi = masked.lsru.ndvi()
     assert ndvi.dtype == np.float32 and ndvi.name == "ndvi"
+    assert ndvi.rio.crs == ds.rio.crs and ndvi.attrs.get("units") == "1"  # clip/reproject still work on it
     assert np.nanmax(ndvi.values) <= 1 and np.nanmin(ndvi.values) >= -1
     # a time stack keeps the time dimension through the accessor
     stack = open_stack([forms["tgz"], products["LC09"][1]["usgs_folder"]], bands=["red", "nir08", "qa_pixel"])
