@@ -9,13 +9,14 @@ same median (``lsru_geo._composite``) and the same QA mask (``lsru_geo._qa.cloud
 * ``lsru_folders``: ``open_stack`` on the extracted products;
 * ``odc_stac``: ``odc.stac.load`` on the extracted products, STAC items built from each product's MTL;
 * ``stackstac``: ``stackstac.stack`` on the same items;
-* ``lazy_tgz`` / ``lazy_folders``: building the stack only (no pixels).
+* ``lazy_tgz`` / ``lazy_folders``: building a stack of 50 products only (no pixels);
+* ``inflate_rate``: zlib-ng's rate on one of the tarballs, for the CPU the ``.tar.gz`` case spends inflating.
 
 Prints wall time, peak memory, the ratios the issue sets targets for, and bytes inflated (``_gzindex`` counter)
 against the bytes of the members read. Peers come with the ``bench`` extra (``pip install -e '.[bench]'``).
 
 Run: ``python benchmarks/bench_stack_peers.py`` (products under ``$LSRU_BENCH_PEERS_CACHE``, default
-``/tmp/lsru-bench-peers``: ~3 minutes and 3.2 GB to build the first time; then ~5 minutes).
+``/tmp/lsru-bench-peers``: ~8 minutes and 8 GB to build the 50 the first time; then ~2 minutes).
 ``--only CASE ...`` reruns some cases; ``--case NAME`` runs one and prints its JSON line.
 """
 
