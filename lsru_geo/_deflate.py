@@ -154,30 +154,3 @@ def parse_zran_index(data: bytes) -> tuple[int, int, list[ZranPoint]]:
         points.append(ZranPoint(cmp, uncmp, bits, chunk))
     return cmp_size, uncmp_size, points
 
-
-def gzip_header_length(data: bytes) -> int:
-    """Return the length of the gzip member header at the start of ``data`` (RFC 1952).
-
-    Raises
-    ------
-    ValueError
-        If ``data`` does not start with a gzip header, or is too short to hold all of it.
-    """
-    if len(data) < 10 or data[:3] != b"\x1f\x8b\x08":
-        raise ValueError("not a gzip stream (no gzip header)")
-    flags, at = data[3], 10
-    if flags & 4:  # FEXTRA
-        if len(data) < at + 2:
-            raise ValueError("truncated gzip header")
-        at += 2 + int.from_bytes(data[at : at + 2], "little")
-    for flag in (8, 16):  # FNAME, FCOMMENT: zero-terminated
-        if flags & flag:
-            end = data.find(b"\0", at)
-            if end < 0:
-                raise ValueError("truncated gzip header")
-            at = end + 1
-    if flags & 2:  # FHCRC
-        at += 2
-    if at > len(data):
-        raise ValueError("truncated gzip header")
-    return at

@@ -356,19 +356,9 @@ def build_index(archive: PathLike) -> tuple[TarIndex, bytes]:
         reader.close()
     if fingerprint(archive) != before:
         raise InvalidInputError(f"{print_name} changed while it was being indexed")
-    if not points or points[0].uncmp != 0:
-        points.insert(0, Point(0, _first_member_start(archive, print_name), 0, -1, 0, 0))
+    if not points or points[0].uncmp != 0:  # zran starts with a point after the gzip header, always
+        raise InvalidInputError(f"{print_name}: the gzip index has no point at the start of the stream")
     return TarIndex(before, members, total, tuple(points), heads, tails), bytes(data)
-
-
-def _first_member_start(archive: PathLike, print_name: str) -> int:
-    """Compressed offset of the deflate data of the first gzip member (after its header)."""
-    with open(archive, "rb") as fh:
-        head = fh.read(64 << 10)
-    try:
-        return _deflate.gzip_header_length(head)
-    except ValueError as exc:
-        raise InvalidInputError(f"{print_name}: {exc}") from None
 
 
 def _list_members(reader: Any, print_name: str) -> dict[str, tuple[int, int]]:

@@ -43,7 +43,7 @@ def _count_read() -> None:
 
 #: Bytes of tile-row edges kept per process for neighbouring chunks (a 20-scene, 3-band stack of full-width
 #: strips keeps ~60 edges of half a tile row on average: ~120 MB at 3,800 px, ~240 MB at full size).
-EDGE_BYTES = 384 << 20
+TILE_EDGE_BYTES = 384 << 20
 
 
 class _Edges:
@@ -92,7 +92,7 @@ class _Edges:
             self.size = 0
 
 
-_edges = _Edges(EDGE_BYTES)
+_edges = _Edges(TILE_EDGE_BYTES)
 
 
 def clear_edges() -> None:

@@ -102,20 +102,6 @@ def test_the_prefix_ends_with_the_point_s_leading_bits(bits):
         _deflate.resume_prefix(8, 0)
 
 
-def test_gzip_headers_of_every_shape_are_measured():
-    plain = gzip.compress(b"x")
-    assert _deflate.gzip_header_length(plain) == 10
-    named = b"\x1f\x8b\x08\x08" + b"\0" * 6 + b"name.tar\0"
-    assert _deflate.gzip_header_length(named) == 19
-    extra = b"\x1f\x8b\x08\x04" + b"\0" * 6 + struct.pack("<H", 3) + b"abc"
-    assert _deflate.gzip_header_length(extra) == 15
-    everything = b"\x1f\x8b\x08\x1e" + b"\0" * 6 + struct.pack("<H", 1) + b"e" + b"n\0" + b"c\0" + b"hc"
-    assert _deflate.gzip_header_length(everything) == 10 + 3 + 2 + 2 + 2
-    for bad in (b"", b"PK\x03\x04" + b"\0" * 20, b"\x1f\x8b\x08\x08" + b"\0" * 6 + b"no end"):
-        with pytest.raises(ValueError, match="gzip"):
-            _deflate.gzip_header_length(bad)
-
-
 def test_malformed_zran_indexes_are_refused():
     with pytest.raises(ValueError, match="short"):
         _deflate.parse_zran_index(b"GZIDX")
