@@ -78,8 +78,9 @@ from .exceptions import InvalidInputError
 PathLike = str | os.PathLike
 
 #: Uncompressed bytes between seek points: a read that starts a stream inflates at most this much before the
-#: bytes it returns. Each point keeps a 32 KiB window (compressed in the sidecar), so an index costs ~0.3 % of
-#: the uncompressed size.
+#: bytes it returns. Each point keeps a 32 KiB window, zlib-compressed in the sidecar: an index costs ~0.8 % of
+#: the uncompressed size (4.8 MB for a 630 MB tar). 1 MiB rather than 4 because dask often runs a band's strips
+#: from the last to the first, each strip then starting a stream (benchmarks/RESULTS.md).
 SPACING = 1 << 20
 #: First and last bytes of every GeoTIFF member kept in the sidecar: what GDAL reads to open one and to find
 #: its tiles, which every chunk task does again (TIFF header at the start; GDAL writes the IFD and the tile

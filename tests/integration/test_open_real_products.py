@@ -12,13 +12,13 @@ import tarfile
 import textwrap
 import warnings
 
+import dask
 import geopandas as gpd
 import numpy as np
-import dask
 import pytest
 import rasterio
-import xarray as xr
 import shapely
+import xarray as xr
 from real_products import (
     ETM_K_B6,
     ETM_RADIANCE_B6_1,
@@ -31,7 +31,7 @@ from real_products import (
     write_product,
 )
 
-from lsru_geo._open import _access, open_scene, open_stack
+from lsru_geo._open import open_scene, open_stack
 from lsru_geo.exceptions import InvalidInputError, LsruWarning, SeparateAreasError
 
 L2 = "LC08_L2SP_190029_20230618_20230702_02_T1"
