@@ -87,6 +87,10 @@ SPACING = 1 << 20
 #: offset arrays of a band written after its creation at the end: ~3 KB for a tiled 7,600 px band), with a
 #: wide margin; the same first bytes of metadata members (an MTL is 10-15 KB), which every open reads.
 EDGE_KEPT = 64 << 10
+#: Largest compressed item (a window, first or last bytes) a sidecar may state: zlib's worst case for 64 KiB.
+MAX_ITEM_BYTES = EDGE_KEPT + (1 << 10)
+#: Largest sidecar header read (member table and points: ~30 MB for a 300,000-member tar).
+MAX_HEADER_BYTES = 64 << 20
 #: Member names (lower case) whose first and last bytes are kept.
 TAIL_SUFFIXES = (".tif", ".tiff")
 HEAD_SUFFIXES = (*TAIL_SUFFIXES, ".txt", ".xml")
@@ -251,6 +255,8 @@ def _read_header(sidecar: Path) -> tuple[TarIndex, int] | None:
             magic, version, header_len, data_len, header_digest = _PREFIX.unpack(prefix)
             if magic != _MAGIC or version != _VERSION or size != _PREFIX.size + header_len + data_len:
                 return None  # another format, or truncated
+            if header_len > MAX_HEADER_BYTES:
+                return None
             header = fh.read(header_len)
         if _digest(header) != header_digest:
             return None
@@ -262,21 +268,53 @@ def _read_header(sidecar: Path) -> tuple[TarIndex, int] | None:
         if not points or any(b.uncmp <= a.uncmp for a, b in itertools.pairwise(points)):
             return None
         index = TarIndex(found["archive"], members, int(found["uncompressed_size"]), points, heads, tails)
+        if not _consistent(index, data_len):
+            return None
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return index, _PREFIX.size + header_len
 
 
+def _consistent(index: TarIndex, data_len: int) -> bool:
+    """Whether every number of an index stays within the archive and the sidecar it describes.
+
+    A sidecar is a file anyone can write (its digest proves integrity, not origin): no offset, length or bit
+    count it states is used before it passes here, so none can size an allocation or reach outside the files.
+    """
+    archive_size, total = int(index.archive["size"]), index.uncompressed_size
+
+    def item(at: int, length: int) -> bool:
+        return 0 <= at and 0 < length <= MAX_ITEM_BYTES and at + length <= data_len
+
+    return (
+        all(0 <= offset and 0 <= size and offset + size <= total for offset, size in index.members.values())
+        and all(
+            0 <= p.bits <= 7
+            and (1 if p.bits else 0) <= p.cmp <= archive_size
+            and 0 <= p.uncmp <= total
+            and (p.window_at == -1 or item(p.window_at, p.window_len))
+            for p in index.points
+        )
+        and all(
+            item(at, length) and 0 <= raw <= EDGE_KEPT
+            for table in (index.heads, index.tails)
+            for at, length, raw, _crc in table.values()
+        )
+    )
+
+
 def _read_item(sidecar: Path, at: int, length: int, crc: int, raw_length: int | None = None) -> bytes | None:
     """Return one compressed item (a window, a head) of a sidecar's data section, inflated; None if damaged."""
+    limit = raw_length if raw_length is not None else _deflate.WINDOW_BYTES
     try:
         with open(sidecar, "rb") as fh:
             fh.seek(at)
             packed = fh.read(length)
-        data = zlib.decompress(packed)
+        inflater = zlib.decompressobj()
+        data = inflater.decompress(packed, limit)  # bounded: the item may claim anything
     except (OSError, zlib.error):
         return None
-    if zlib.crc32(data) != crc or (raw_length is not None and len(data) != raw_length):
+    if inflater.unconsumed_tail or zlib.crc32(data) != crc or (raw_length is not None and len(data) != raw_length):
         return None
     return data
 

@@ -509,3 +509,46 @@ def test_the_first_and_last_bytes_of_geotiff_and_metadata_members_come_without_i
         before = gzx.bytes_inflated()
         fh.read(100)
         assert gzx.bytes_inflated() > before
+
+
+@pytest.mark.parametrize(
+    "lie",
+    ["bits", "window_length", "window_outside", "member_outside", "head_length", "compressed_bomb"],
+)
+def test_a_sidecar_that_lies_with_a_valid_digest_is_rebuilt(archive, lie):
+    """Anyone can write a sidecar and its digest: no number it states is used before it is checked."""
+    import dataclasses
+
+    path, contents = archive
+    sidecar = gzx.ensure_index(path)
+    index, data_at = gzx._read_header(sidecar)
+    data = bytearray(sidecar.read_bytes()[data_at:])
+    points = list(index.points)
+    start = index.members["target.bin"][0]  # the point a read of target.bin starts from
+    windowed = max(i for i, p in enumerate(points) if p.window_at >= 0 and p.uncmp <= start)
+    members, heads = dict(index.members), dict(index.heads)
+    if lie == "bits":
+        points[windowed] = dataclasses.replace(points[windowed], bits=9)
+    elif lie == "window_length":
+        points[windowed] = dataclasses.replace(points[windowed], window_len=5 * 2**40)
+    elif lie == "window_outside":
+        points[windowed] = dataclasses.replace(points[windowed], window_at=len(data))
+    elif lie == "member_outside":
+        members["target.bin"] = (index.uncompressed_size - 10, 5 * 2**40)
+    elif lie == "head_length":
+        name = next(iter(heads))
+        heads[name] = (*heads[name][:2], 5 * 2**40, heads[name][3])
+    else:  # a window that inflates to 50 MB while the index says 32 KiB at most
+        import zlib
+
+        bomb = zlib.compress(b"\0" * (50 << 20), 9)
+        points[windowed] = dataclasses.replace(
+            points[windowed], window_at=len(data), window_len=len(bomb), window_crc=zlib.crc32(b"\0" * (50 << 20)))
+        data += bomb
+    forged = dataclasses.replace(index, points=tuple(points), members=members, heads=heads)
+    sidecar.write_bytes(gzx._encode(forged, bytes(data)))  # header digest recomputed: "valid"
+    gzx.clear_caches()
+    builds = gzx.index_builds()
+    tgz = gzx.indexed_archive(path)
+    assert tgz.read_member("target.bin") == contents["target.bin"]
+    assert gzx.index_builds() == builds + 1  # refused and rebuilt, not trusted
