@@ -66,7 +66,6 @@ import sys
 import tarfile
 import tempfile
 import threading
-import weakref
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -742,6 +741,7 @@ class IndexedTarGz:
         self._lock = threading.Lock()
         self._kept: dict[str, tuple[bytes, bytes]] = {}
         self._fd: int | None = None
+        self._file_lock = threading.Lock()
         self._load()
 
     def _load(self, rebuild: bool = False) -> None:
@@ -785,15 +785,38 @@ class IndexedTarGz:
             self._load(rebuild=True)
 
     def pread(self, offset: int, length: int) -> bytes:
-        """Return up to ``length`` bytes of the archive file from ``offset`` (one descriptor per archive object)."""
-        with self._lock:
+        """Return up to ``length`` bytes of the archive file from ``offset``.
+
+        The file stays open between reads, for at most :data:`OPEN_ARCHIVES` archives per process (a stack of
+        hundreds of products must not exhaust the descriptors: macOS allows 256 by default); the read holds the
+        archive's lock, so a descriptor is never closed under it.
+        """
+        victim = None
+        with self._file_lock:
             if self._fd is None:
                 self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-                weakref.finalize(self, os.close, self._fd)
-            if not hasattr(os, "pread"):  # Windows: no positional read, so seek and read under the lock
+                victim = _opened(self)
+            if hasattr(os, "pread"):
+                data = os.pread(self._fd, length, offset)
+            else:  # Windows: no positional read; seek and read under the lock
                 os.lseek(self._fd, offset, os.SEEK_SET)
-                return os.read(self._fd, length)
-        return os.pread(self._fd, length, offset)
+                data = os.read(self._fd, length)
+        if victim is not None:
+            victim.close_file()
+        return data
+
+    def close_file(self) -> None:
+        """Close the archive file (the next read opens it again)."""
+        with self._file_lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def point_before(self, offset: int) -> Point:
         """Return the last seek point at or before an uncompressed offset."""
@@ -895,6 +918,22 @@ class IndexedTarGz:
             return fh.read()
 
 
+#: Archives whose file one process keeps open between reads (least recently opened closed first).
+OPEN_ARCHIVES = 64
+_open_archives: collections.OrderedDict[int, IndexedTarGz] = collections.OrderedDict()
+_open_lock = threading.Lock()
+
+
+def _opened(archive: IndexedTarGz) -> IndexedTarGz | None:
+    """Register an archive whose file was just opened; return the one to close beyond :data:`OPEN_ARCHIVES`."""
+    with _open_lock:
+        _open_archives[id(archive)] = archive
+        _open_archives.move_to_end(id(archive))
+        if len(_open_archives) > OPEN_ARCHIVES:
+            return _open_archives.popitem(last=False)[1]
+    return None
+
+
 _archives: collections.OrderedDict[tuple, IndexedTarGz] = collections.OrderedDict()
 _archives_lock = threading.Lock()
 _MAX_ARCHIVES = 256
@@ -933,6 +972,11 @@ def clear_caches() -> None:
         _idle_order.clear()
         _last_reads.clear()
     _skipped.clear()
+    with _open_lock:
+        opened = list(_open_archives.values())
+        _open_archives.clear()
+    for archive in opened:
+        archive.close_file()
     with _archives_lock:
         _archives.clear()
 

@@ -3,6 +3,7 @@ concurrent builders, the cache folder for read-only folders."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
@@ -552,3 +553,34 @@ def test_a_sidecar_that_lies_with_a_valid_digest_is_rebuilt(archive, lie):
     tgz = gzx.indexed_archive(path)
     assert tgz.read_member("target.bin") == contents["target.bin"]
     assert gzx.index_builds() == builds + 1  # refused and rebuilt, not trusted
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts descriptors through /proc")
+def test_a_process_keeps_a_bounded_number_of_archives_open(tmp_path, monkeypatch):
+    """A stack of hundreds of products must not exhaust file descriptors (macOS allows 256 by default)."""
+    monkeypatch.setattr(gzx, "OPEN_ARCHIVES", 2)
+    paths = []
+    for i in range(5):
+        raw = io.BytesIO()
+        with tarfile.open(fileobj=raw, mode="w") as tar:
+            data = member_bytes(i, 600_000)
+            info = tarfile.TarInfo("band.bin")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        paths.append(tmp_path / f"P{i}.tar.gz")
+        paths[-1].write_bytes(gzip.compress(raw.getvalue(), compresslevel=1))
+
+    def open_archives() -> int:
+        targets = set()
+        for fd in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):
+                targets.add(os.readlink(f"/proc/self/fd/{fd}"))
+        return sum(str(p) in targets for p in paths)
+
+    for i, path in enumerate(paths):
+        tgz = gzx.indexed_archive(path)
+        assert tgz.read_member("band.bin") == member_bytes(i, 600_000)
+        assert open_archives() <= 2
+    assert gzx.indexed_archive(paths[0]).read_member("band.bin") == member_bytes(0, 600_000)  # reopened
+    gzx.clear_caches()
+    assert open_archives() == 0
