@@ -636,8 +636,10 @@ SKIPPED_BYTES = 96 << 20
 _skipped = _Skipped(SKIPPED_BYTES)
 
 
-#: Archives whose last inflated read a process keeps: GDAL reads a strip of a striped GeoTIFF more than once.
+#: Archives whose last inflated read a process keeps (if at most :data:`LAST_READ_BYTES`): GDAL reads a strip of
+#: a striped GeoTIFF more than once.
 LAST_READS = 32
+LAST_READ_BYTES = 4 << 20
 _last_reads: collections.OrderedDict[tuple, tuple[int, bytes]] = collections.OrderedDict()
 
 
@@ -650,6 +652,8 @@ def _last_read(key: tuple, offset: int) -> tuple[int, bytes] | None:
 
 
 def _keep_last_read(key: tuple, start: int, data: bytes) -> None:
+    if len(data) > LAST_READ_BYTES:  # a whole member read at once: nobody reads it again piece by piece
+        return
     with _pool_lock:
         _last_reads[key] = (start, data)
         _last_reads.move_to_end(key)
